@@ -1,0 +1,81 @@
+//! Frames the server sends.
+
+use crate::{ErrorCode, Message, PrivateRoom, SystemEvent, User};
+use serde::{Deserialize, Serialize};
+
+/// A frame from the server to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection: who you are and how to come back as the same user.
+    Welcome {
+        user: User,
+        session: String,
+        rooms: Vec<PrivateRoom>,
+    },
+    /// Reply to `join`: who is online and the history the client is missing.
+    Joined {
+        room: String,
+        members: Vec<User>,
+        history: Vec<Message>,
+        more: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
+    },
+    /// Reply to `leave`.
+    Left { room: String },
+    /// A stored message; `ref` is set only on the sender's own copy.
+    Message {
+        #[serde(flatten)]
+        message: Message,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// A user's first connection joined the room, or its last one left.
+    System {
+        room: String,
+        event: SystemEvent,
+        user: User,
+        ts: i64,
+    },
+    /// Someone else started or stopped typing.
+    Typing {
+        room: String,
+        user: User,
+        active: bool,
+    },
+    /// Reply to `history`: older messages, oldest first.
+    History {
+        room: String,
+        messages: Vec<Message>,
+        more: bool,
+    },
+    /// Waiting for a partner.
+    Queued,
+    /// Paired with a stranger in a private room.
+    Matched { room: String, peer: User },
+    /// A frame was refused; the connection stays open.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+        /// Set with `rate_limited`: how long to wait before trying again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_ms: Option<u64>,
+    },
+    /// Reply to `ping`.
+    Pong,
+}
+
+impl ServerFrame {
+    /// An `error` frame without `retry_ms`.
+    pub fn error(code: ErrorCode, message: impl Into<String>, client_ref: Option<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_ref,
+            retry_ms: None,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The protocol's field rules, as functions both the server and clients call.
+//!
+//! Lengths are counted in Unicode scalar values (`char`s), the way people count
+//! characters, never in bytes.
+
+use crate::{ErrorCode, MAX_HISTORY_LIMIT, RoomKind};
+use std::fmt;
+
+/// Longest display name, in characters after trimming.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest message text, in characters after trimming.
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// Longest client `ref`, in characters.
+pub const MAX_REF_CHARS: usize = 64;
+/// Longest public room name.
+pub const MAX_ROOM_CHARS: usize = 64;
+/// Longest user id. Ids are embedded in private room names, so they are kept short and
+/// free of the `.` separator.
+pub const MAX_USER_ID_CHARS: usize = 64;
+
+/// A refused input: the error code a client acts on and a sentence a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A display name: 1-32 characters after trimming, no control characters.
+/// Returns the trimmed name.
+pub fn display_name(raw: &str) -> Result<&str, Refusal> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err(Refusal::new(ErrorCode::BadFrame, "name is empty"));
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("name is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            "name contains control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Message text: 1-4000 characters after trimming. Returns the trimmed text, which is
+/// what the server stores.
+pub fn text(raw: &str) -> Result<&str, Refusal> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(Refusal::new(ErrorCode::Empty, "text is empty"));
+    }
+    // Byte length bounds the char count from above: skip counting for short texts.
+    if text.len() > MAX_TEXT_CHARS && text.chars().count() > MAX_TEXT_CHARS {
+        return Err(Refusal::new(
+            ErrorCode::TooLong,
+            format!("text is longer than {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// A client `ref`: any string of at most 64 characters.
+pub fn client_ref(r: &str) -> Result<(), Refusal> {
+    if r.len() > MAX_REF_CHARS && r.chars().count() > MAX_REF_CHARS {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("ref is longer than {MAX_REF_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `history` limit: 1-200, 50 when absent.
+pub fn history_limit(limit: Option<u32>) -> Result<usize, Refusal> {
+    match limit {
+        None => Ok(crate::DEFAULT_HISTORY),
+        Some(n @ 1..=MAX_HISTORY_LIMIT) => Ok(n as usize),
+        Some(n) => Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("limit {n} is outside 1-{MAX_HISTORY_LIMIT}"),
+        )),
+    }
+}
+
+/// A user id: 1-64 of `A-Z a-z 0-9 _ -`.
+pub fn user_id(id: &str) -> Result<(), Refusal> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_USER_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            ErrorCode::BadFrame,
+            "a user id is 1-64 of A-Z, a-z, 0-9, _ and -",
+        ))
+    }
+}
+
+/// A room name, and which kind of room it denotes.
+///
+/// Public: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`. Private (server-made): `~dm.<a>.<b>` with
+/// two different user ids in sorted order, or `~pair.<id>`.
+pub fn room(name: &str) -> Result<RoomKind<'_>, Refusal> {
+    if let Some(rest) = name.strip_prefix('~') {
+        return private_room(rest).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::BadRoom,
+                format!("{name:?} is not a valid private room name"),
+            )
+        });
+    }
+    let bytes = name.as_bytes();
+    let valid = match bytes.split_first() {
+        Some((first, rest)) => {
+            first.is_ascii_alphanumeric()
+                && rest.len() < MAX_ROOM_CHARS
+                && rest
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
+        None => false,
+    };
+    if valid {
+        Ok(RoomKind::Public)
+    } else {
+        Err(Refusal::new(
+            ErrorCode::BadRoom,
+            "a room name is 1-64 of A-Z, a-z, 0-9, _, . and -, starting with a letter or digit",
+        ))
+    }
+}
+
+fn private_room(rest: &str) -> Option<RoomKind<'_>> {
+    if let Some(ids) = rest.strip_prefix("dm.") {
+        let (a, b) = ids.split_once('.')?;
+        (user_id(a).is_ok() && user_id(b).is_ok() && a < b).then_some(RoomKind::Direct { a, b })
+    } else {
+        let id = rest.strip_prefix("pair.")?;
+        user_id(id).is_ok().then_some(RoomKind::Pair { id })
+    }
+}
+
+/// The canonical room name of the direct conversation between two users.
+pub fn direct_room(a: &str, b: &str) -> String {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    format!("~dm.{lo}.{hi}")
+}

@@ -1,0 +1,168 @@
+//! Every invalid input is refused with the error code PROTOCOL.md gives it.
+
+use chat_protocol::validate::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
+use chat_protocol::{ErrorCode, RoomKind, decode_client_frame};
+
+fn code_of(text: &str) -> ErrorCode {
+    match decode_client_frame(text) {
+        Ok(frame) => panic!("{text} decoded to {frame:?}"),
+        Err(err) => err.code,
+    }
+}
+
+#[test]
+fn not_json_or_not_an_object_is_bad_frame() {
+    for text in ["", "hello", "{", "[1,2]", "42", "null", r#""join""#] {
+        assert_eq!(code_of(text), ErrorCode::BadFrame, "{text}");
+    }
+}
+
+#[test]
+fn missing_or_mistyped_type_is_bad_frame() {
+    assert_eq!(code_of(r#"{"room":"lobby"}"#), ErrorCode::BadFrame);
+    assert_eq!(code_of(r#"{"type":7}"#), ErrorCode::BadFrame);
+}
+
+#[test]
+fn unknown_type_is_unknown_type() {
+    assert_eq!(
+        code_of(r#"{"type":"shout","room":"x"}"#),
+        ErrorCode::UnknownType
+    );
+    assert_eq!(
+        code_of(r#"{"type":"JOIN","room":"x"}"#),
+        ErrorCode::UnknownType
+    );
+}
+
+#[test]
+fn missing_or_wrong_fields_are_bad_frame() {
+    for text in [
+        r#"{"type":"join"}"#,
+        r#"{"type":"join","room":5}"#,
+        r#"{"type":"join","room":"x","since":-1}"#,
+        r#"{"type":"send","room":"x"}"#,
+        r#"{"type":"typing","room":"x","active":"yes"}"#,
+        r#"{"type":"history","room":"x"}"#,
+        r#"{"type":"dm","text":"x"}"#,
+    ] {
+        assert_eq!(code_of(text), ErrorCode::BadFrame, "{text}");
+    }
+}
+
+#[test]
+fn history_limit_outside_1_to_200_is_bad_frame() {
+    assert_eq!(
+        code_of(r#"{"type":"history","room":"x","before":9,"limit":0}"#),
+        ErrorCode::BadFrame
+    );
+    assert_eq!(
+        code_of(r#"{"type":"history","room":"x","before":9,"limit":201}"#),
+        ErrorCode::BadFrame
+    );
+    assert!(decode_client_frame(r#"{"type":"history","room":"x","before":9,"limit":200}"#).is_ok());
+}
+
+#[test]
+fn bad_room_names_are_bad_room() {
+    let long = "a".repeat(65);
+    for room in [
+        "",
+        "-lobby",
+        "_x",
+        ".x",
+        "has space",
+        "emoji😀",
+        "slash/x",
+        long.as_str(),
+        "~",
+        "~lobby",
+        "~dm.u_b.u_a",
+        "~dm.u_a.u_a",
+        "~dm.u_a",
+        "~dm.u.a.b",
+        "~pair.",
+        "~pair.a.b",
+    ] {
+        let frame = serde_json::json!({"type": "join", "room": room}).to_string();
+        assert_eq!(code_of(&frame), ErrorCode::BadRoom, "{room:?}");
+    }
+}
+
+#[test]
+fn good_room_names_are_classified() {
+    assert_eq!(validate::room("a").map(|k| k.is_private()), Ok(false));
+    assert!(validate::room(&"a".repeat(64)).is_ok());
+    assert_eq!(
+        validate::room("Rust.lang_fr-1").ok(),
+        Some(RoomKind::Public)
+    );
+    assert_eq!(
+        validate::room("~dm.u_a.u_b").ok(),
+        Some(RoomKind::Direct { a: "u_a", b: "u_b" })
+    );
+    assert_eq!(
+        validate::room("~pair.p9").ok(),
+        Some(RoomKind::Pair { id: "p9" })
+    );
+    assert_eq!(validate::direct_room("u_b", "u_a"), "~dm.u_a.u_b");
+}
+
+#[test]
+fn empty_text_is_empty_and_long_text_is_too_long() {
+    assert_eq!(
+        code_of(r#"{"type":"send","room":"x","text":"   \n\t "}"#),
+        ErrorCode::Empty
+    );
+    let long = "é".repeat(MAX_TEXT_CHARS + 1);
+    let frame = serde_json::json!({"type": "send", "room": "x", "text": long}).to_string();
+    assert_eq!(code_of(&frame), ErrorCode::TooLong);
+    // 4000 characters fit, counted in characters rather than bytes, after trimming.
+    let fits = format!("  {}  ", "é".repeat(MAX_TEXT_CHARS));
+    assert_eq!(validate::text(&fits).map(|t| t.chars().count()), Ok(4000));
+    let dm = serde_json::json!({"type": "dm", "to": "u_b", "text": ""}).to_string();
+    assert_eq!(code_of(&dm), ErrorCode::Empty);
+}
+
+#[test]
+fn refusals_keep_a_valid_ref_so_clients_can_match_them() {
+    let err = decode_client_frame(r#"{"type":"send","room":"x","text":" ","ref":"c-7"}"#)
+        .expect_err("empty text");
+    assert_eq!(
+        (err.code, err.client_ref.as_deref()),
+        (ErrorCode::Empty, Some("c-7"))
+    );
+    let err =
+        decode_client_frame(r#"{"type":"send","room":"x","ref":"c-8"}"#).expect_err("missing text");
+    assert_eq!(
+        (err.code, err.client_ref.as_deref()),
+        (ErrorCode::BadFrame, Some("c-8"))
+    );
+}
+
+#[test]
+fn overlong_ref_is_bad_frame() {
+    let frame =
+        serde_json::json!({"type": "send", "room": "x", "text": "hi", "ref": "r".repeat(65)})
+            .to_string();
+    let err = decode_client_frame(&frame).expect_err("long ref");
+    assert_eq!(err.code, ErrorCode::BadFrame);
+    assert_eq!(err.client_ref, None, "an invalid ref is not echoed");
+}
+
+#[test]
+fn bad_dm_target_is_bad_frame() {
+    let frame = serde_json::json!({"type": "dm", "to": "a.b", "text": "hi"}).to_string();
+    assert_eq!(code_of(&frame), ErrorCode::BadFrame);
+}
+
+#[test]
+fn display_names_follow_the_rules() {
+    assert_eq!(validate::display_name("  Ada  "), Ok("Ada"));
+    assert!(validate::display_name(&"n".repeat(MAX_NAME_CHARS)).is_ok());
+    assert!(validate::display_name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
+    assert!(validate::display_name("   ").is_err());
+    assert!(validate::display_name("bell\u{7}").is_err());
+    assert!(validate::display_name("two\nlines").is_err());
+    assert_eq!(validate::display_name("Zoë 🚀"), Ok("Zoë 🚀"));
+}

@@ -1,0 +1,71 @@
+//! Every knob of the server in one place. Each flag is also an environment variable, so
+//! the same binary is configured by hand, by a service manager or by a container.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Command-line and environment configuration of `chat-server`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about = "Real-time multi-room chat server"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Where history and sessions live. `memory` keeps them in this process only (the
+    /// last messages of each room), lost on restart.
+    #[arg(long, env = "DATABASE_URL", default_value = "memory")]
+    pub database_url: String,
+
+    /// Directory of the built browser app, served at `/` with `index.html` as fallback.
+    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Browser origins allowed to open `/ws` (comma-separated, e.g.
+    /// `https://chat.example.com`). Empty: any origin.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// How often the server pings each socket.
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A socket silent this long (no frame, no pong) is dropped.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Bytes of frames that may wait for one slow client before it is closed with 1013.
+    /// Generous on purpose: a healthy client that falls behind during a burst catches up.
+    #[arg(long, env = "CHAT_MAX_QUEUE_BYTES", default_value_t = 1 << 20)]
+    pub max_queue_bytes: usize,
+
+    /// Frames per second one connection may send on average; 0 turns the limit off.
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20)]
+    pub rate_per_sec: u32,
+
+    /// Frames one connection may send in a burst above the average rate.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 50)]
+    pub rate_burst: u32,
+
+    /// How long shutdown waits for sockets to close and writes to be stored.
+    #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The defaults, ignoring the environment: for tests and embedding, where a stray
+    /// `DATABASE_URL` must not change behaviour.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command()
+            .mut_args(|arg| arg.env(None::<&str>))
+            .get_matches_from(["chat-server"]);
+        Self::from_arg_matches(&matches).expect("the built-in defaults parse")
+    }
+}

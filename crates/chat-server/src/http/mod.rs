@@ -1,0 +1,15 @@
+//! Plain HTTP: the REST routes, health, and the browser app's static files.
+
+mod health;
+mod rooms;
+
+pub use health::healthz;
+pub use rooms::list_rooms;
+
+use std::path::Path;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Serves the built browser app; unknown paths get `index.html` so client-side routes work.
+pub fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
+    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+}

@@ -1,0 +1,214 @@
+//! Who is subscribed to which room, who is present, and fan-out.
+//!
+//! Everything here is synchronous and short: a frame is serialized once before the lock
+//! is taken, and under the lock the same bytes are pushed to every subscriber's
+//! [`Outbox`] without waiting. A subscriber that cannot keep up closes itself (1013);
+//! nobody else notices.
+
+mod room;
+
+use crate::outbox::Outbox;
+use axum::extract::ws::Utf8Bytes;
+use chat_protocol::{Message, ServerFrame, SystemEvent, User};
+use room::{Room, Subscriber};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+/// Identifies one WebSocket connection for the life of the process.
+pub type ConnId = u64;
+
+/// Serializes a frame for the wire. Serializing our own types to a `String` cannot fail
+/// (no maps with non-string keys, no failing `Serialize` impls).
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+/// Where a stored message came from, so the sender's own copy can carry its `ref`.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub conn: ConnId,
+    pub client_ref: Option<String>,
+}
+
+/// A room's presence as listed by `GET /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub room: String,
+    pub online: u32,
+}
+
+/// The in-process registry of rooms and their subscribers.
+#[derive(Debug, Default)]
+pub struct Hub {
+    rooms: Mutex<HashMap<String, Room>>,
+}
+
+/// Returned by [`Hub::subscribe`]: the caller must finish with [`Hub::complete_join`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new subscription, holding live frames until `complete_join`.
+    New,
+    /// This connection was already subscribed; live frames keep flowing.
+    Already,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Room>> {
+        // Every critical section leaves the maps consistent before anything can panic.
+        self.rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Subscribes a connection to a room. Live frames for it are held back until
+    /// [`Hub::complete_join`] sends `joined`, so the client sees `joined` first and no
+    /// message that is committed while its history is being read is lost.
+    ///
+    /// A user's first connection in the room announces a `system` `join` to the others.
+    pub fn subscribe(
+        &self,
+        room_name: &str,
+        conn: ConnId,
+        user: &User,
+        outbox: &Outbox,
+    ) -> Subscribed {
+        let mut rooms = self.lock();
+        let room = rooms.entry(room_name.to_owned()).or_default();
+        if room.subscribers.contains_key(&conn) {
+            return Subscribed::Already;
+        }
+        let first_tab = room.add_member(user);
+        if first_tab {
+            let notice = encode(&ServerFrame::System {
+                room: room_name.to_owned(),
+                event: SystemEvent::Join,
+                user: user.clone(),
+                ts: now_ms(),
+            });
+            room.broadcast(&notice, None, |_| true);
+        }
+        room.subscribers
+            .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
+        Subscribed::New
+    }
+
+    /// Sends `joined` with the given history and the current members, then releases the
+    /// live frames held since [`Hub::subscribe`], skipping messages the history holds.
+    pub fn complete_join(
+        &self,
+        room_name: &str,
+        conn: ConnId,
+        history: Vec<Message>,
+        more: bool,
+        recovered: Option<bool>,
+        since: u64,
+    ) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(subscriber) = room.subscribers.get(&conn) else {
+            return;
+        };
+        let outbox = subscriber.outbox.clone();
+        let covered = history.last().map_or(since, |m| m.seq.max(since));
+        let joined = encode(&ServerFrame::Joined {
+            room: room_name.to_owned(),
+            members: room.member_list(),
+            history,
+            more,
+            recovered,
+        });
+        if outbox.push(joined).is_err() {
+            return;
+        }
+        if let Some(subscriber) = room.subscribers.get_mut(&conn) {
+            for (seq, frame) in subscriber.take_held() {
+                if seq.is_none_or(|seq| seq > covered) && outbox.push(frame).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Unsubscribes a connection. A user's last connection leaving announces a `system`
+    /// `leave` to the others. Returns whether the connection was subscribed.
+    pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> bool {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_name) else {
+            return false;
+        };
+        let Some(subscriber) = room.subscribers.remove(&conn) else {
+            return false;
+        };
+        if let Some(user) = room.remove_member(&subscriber.user_id) {
+            let notice = encode(&ServerFrame::System {
+                room: room_name.to_owned(),
+                event: SystemEvent::Leave,
+                user,
+                ts: now_ms(),
+            });
+            room.broadcast(&notice, None, |_| true);
+        }
+        if room.subscribers.is_empty() {
+            rooms.remove(room_name);
+        }
+        true
+    }
+
+    /// Delivers a stored message to every subscriber of its room; the sender's
+    /// connection gets its own copy with `ref`.
+    pub fn deliver(&self, message: Message, origin: Option<&Origin>) {
+        let room_name = message.room.clone();
+        let seq = message.seq;
+        let own_ref = origin.and_then(|o| o.client_ref.clone());
+        let mut frame = ServerFrame::Message {
+            message,
+            client_ref: None,
+        };
+        let plain = encode(&frame);
+        let own = match (own_ref, &mut frame) {
+            (Some(r), ServerFrame::Message { client_ref, .. }) => {
+                *client_ref = Some(r);
+                Some((origin.map_or(0, |o| o.conn), encode(&frame)))
+            }
+            _ => None,
+        };
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(&room_name) {
+            room.broadcast_message(seq, &plain, own.as_ref());
+        }
+    }
+
+    /// Tells the room's other users that `user` is (or stopped) typing. Other tabs of the
+    /// same user are not told: nobody needs to see their own typing indicator.
+    pub fn typing(&self, room_name: &str, user: &User, active: bool) {
+        let frame = encode(&ServerFrame::Typing {
+            room: room_name.to_owned(),
+            user: user.clone(),
+            active,
+        });
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(room_name) {
+            room.broadcast(&frame, None, |subscriber| subscriber.user_id != user.id);
+        }
+    }
+
+    /// Online users (not tabs) of every room that has any.
+    pub fn presence(&self) -> Vec<Presence> {
+        self.lock()
+            .iter()
+            .map(|(room, state)| Presence {
+                room: room.clone(),
+                online: u32::try_from(state.members.len()).unwrap_or(u32::MAX),
+            })
+            .collect()
+    }
+}
+
+/// Milliseconds since the Unix epoch: the protocol's `ts`.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,120 @@
+//! One room's subscribers and members.
+
+use crate::hub::ConnId;
+use crate::outbox::Outbox;
+use axum::extract::ws::Utf8Bytes;
+use chat_protocol::User;
+use std::collections::HashMap;
+
+/// A connection subscribed to a room.
+#[derive(Debug)]
+pub(super) struct Subscriber {
+    pub user_id: String,
+    pub outbox: Outbox,
+    /// Live frames that arrived between `subscribe` and `complete_join`, with the seq
+    /// of the message each carries (if any). `None` once the join is complete.
+    held: Option<Vec<(Option<u64>, Utf8Bytes)>>,
+}
+
+impl Subscriber {
+    pub fn pending(user_id: String, outbox: Outbox) -> Self {
+        Subscriber {
+            user_id,
+            outbox,
+            held: Some(Vec::new()),
+        }
+    }
+
+    /// Ends holding: the frames held so far, and from now on frames go straight out.
+    pub fn take_held(&mut self) -> Vec<(Option<u64>, Utf8Bytes)> {
+        self.held.take().unwrap_or_default()
+    }
+
+    fn offer(&mut self, seq: Option<u64>, frame: &Utf8Bytes) {
+        match &mut self.held {
+            Some(held) => held.push((seq, frame.clone())),
+            // A full queue closes the connection itself; its task then unsubscribes it.
+            None => {
+                let _ = self.outbox.push(frame.clone());
+            }
+        }
+    }
+}
+
+/// A user present in a room, with how many of their connections are subscribed.
+#[derive(Debug)]
+pub(super) struct Member {
+    pub user: User,
+    pub tabs: u32,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    pub subscribers: HashMap<ConnId, Subscriber>,
+    /// Keyed by user id.
+    pub members: HashMap<String, Member>,
+}
+
+impl Room {
+    /// Counts one more connection of `user`; true when it is the user's first.
+    pub fn add_member(&mut self, user: &User) -> bool {
+        let member = self
+            .members
+            .entry(user.id.clone())
+            .or_insert_with(|| Member {
+                user: user.clone(),
+                tabs: 0,
+            });
+        member.tabs += 1;
+        member.tabs == 1
+    }
+
+    /// Counts one connection less; returns the user when it was their last.
+    pub fn remove_member(&mut self, user_id: &str) -> Option<User> {
+        let member = self.members.get_mut(user_id)?;
+        member.tabs = member.tabs.saturating_sub(1);
+        if member.tabs == 0 {
+            self.members.remove(user_id).map(|m| m.user)
+        } else {
+            None
+        }
+    }
+
+    /// Online users, each once, in a stable order.
+    pub fn member_list(&self) -> Vec<User> {
+        let mut users: Vec<User> = self.members.values().map(|m| m.user.clone()).collect();
+        users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        users
+    }
+
+    /// Offers a frame that carries no message to every subscriber `include` accepts.
+    pub fn broadcast(
+        &mut self,
+        frame: &Utf8Bytes,
+        seq: Option<u64>,
+        include: impl Fn(&Subscriber) -> bool,
+    ) {
+        for subscriber in self.subscribers.values_mut() {
+            if include(subscriber) {
+                subscriber.offer(seq, frame);
+            }
+        }
+    }
+
+    /// Offers a message frame to everyone, with `own` (connection, bytes) replacing the
+    /// plain copy for the sender's connection.
+    pub fn broadcast_message(
+        &mut self,
+        seq: u64,
+        plain: &Utf8Bytes,
+        own: Option<&(ConnId, Utf8Bytes)>,
+    ) {
+        for (conn, subscriber) in self.subscribers.iter_mut() {
+            let frame = match own {
+                Some((sender, own_frame)) if sender == conn => own_frame,
+                _ => plain,
+            };
+            subscriber.offer(Some(seq), frame);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The single writer through which every message is stored and then delivered.
+//!
+//! Senders queue [`Append`]s; one task takes whatever has queued up (group commit), stores
+//! it as one batch, and only after the batch is stored hands each message to the hub, in
+//! `seq` order. One writer per process means delivery order is storage order, and
+//! throughput is not one commit per message while a lone message still goes out at once.
+
+use crate::hub::{ConnId, Hub, Origin, encode};
+use crate::outbox::Outbox;
+use crate::store::{NewMessage, Store};
+use chat_protocol::{ErrorCode, ServerFrame, User};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+/// Most messages stored in one batch.
+const MAX_BATCH: usize = 1024;
+/// Appends that may wait for the writer before senders are made to wait.
+const QUEUE_DEPTH: usize = 8192;
+
+/// A message to store, and who to tell if storing fails.
+#[derive(Debug)]
+pub struct Append {
+    pub room: String,
+    pub from: User,
+    pub text: String,
+    pub sender: Option<Sender>,
+}
+
+/// The connection that sent a message: its copy carries `ref`, and a failure is reported
+/// to it as `error` `internal`.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub conn: ConnId,
+    pub client_ref: Option<String>,
+    pub outbox: Outbox,
+}
+
+enum Command {
+    Append(Append),
+    /// Answered once everything queued before it is stored and delivered.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The journal is gone: the server is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is shutting down")]
+pub struct JournalClosed;
+
+/// Handle for queueing appends; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Journal {
+    /// Starts the writer task on `tracker`. It stops when every handle is dropped, after
+    /// storing what was queued.
+    pub fn start(store: Arc<dyn Store>, hub: Arc<Hub>, tracker: &TaskTracker) -> Journal {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        tracker.spawn(run_writer(rx, store, hub));
+        Journal { tx }
+    }
+
+    /// Queues a message. Waits only when the writer is far behind, which slows the
+    /// sending connection, never the others.
+    pub async fn append(&self, append: Append) -> Result<(), JournalClosed> {
+        self.tx
+            .send(Command::Append(append))
+            .await
+            .map_err(|_| JournalClosed)
+    }
+
+    /// Waits until everything queued so far is stored and delivered.
+    pub async fn flush(&self) -> Result<(), JournalClosed> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Barrier(done))
+            .await
+            .map_err(|_| JournalClosed)?;
+        wait.await.map_err(|_| JournalClosed)
+    }
+}
+
+async fn run_writer(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, hub: Arc<Hub>) {
+    let mut commands = Vec::with_capacity(MAX_BATCH);
+    let mut ids = ulid::Generator::new();
+    while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        let mut batch = Vec::with_capacity(commands.len());
+        let mut senders = Vec::with_capacity(commands.len());
+        let mut barriers = Vec::new();
+        let ts = crate::hub::now_ms();
+        for command in commands.drain(..) {
+            match command {
+                Command::Append(append) => {
+                    // Monotonic within the millisecond; on the (never seen) overflow a
+                    // fresh random ULID is still unique.
+                    let id = ids.generate().unwrap_or_else(|_| ulid::Ulid::new());
+                    batch.push(NewMessage {
+                        room: append.room,
+                        id: id.to_string(),
+                        from: append.from,
+                        text: append.text,
+                        ts,
+                    });
+                    senders.push(append.sender);
+                }
+                Command::Barrier(done) => barriers.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            store_and_deliver(store.as_ref(), &hub, batch, senders).await;
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn store_and_deliver(
+    store: &dyn Store,
+    hub: &Hub,
+    batch: Vec<NewMessage>,
+    senders: Vec<Option<Sender>>,
+) {
+    let count = batch.len();
+    match store.append_batch(batch).await {
+        Ok(stored) => {
+            for (message, sender) in stored.into_iter().zip(senders) {
+                let origin = sender.map(|s| Origin {
+                    conn: s.conn,
+                    client_ref: s.client_ref,
+                });
+                hub.deliver(message, origin.as_ref());
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, messages = count, "storing a batch failed");
+            for sender in senders.into_iter().flatten() {
+                let frame = encode(&ServerFrame::error(
+                    ErrorCode::Internal,
+                    "the message could not be stored; nothing was sent",
+                    sender.client_ref,
+                ));
+                let _ = sender.outbox.push(frame);
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The chat server as a library: [`Server::build`] makes the whole application from a
+//! [`Config`], [`Server::router`] is what tests drive, and [`Server::serve`] runs it with
+//! graceful shutdown. `main.rs` only parses flags, sets up logging and calls these.
+
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod identity;
+pub mod journal;
+pub mod limits;
+pub mod outbox;
+pub mod state;
+pub mod store;
+pub mod ws;
+
+pub use config::Config;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use hub::Hub;
+use journal::Journal;
+use state::AppState;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// A built server: state, storage and background tasks, ready to serve.
+pub struct Server {
+    state: Arc<AppState>,
+    background: TaskTracker,
+}
+
+impl Server {
+    /// Opens storage and starts the background writer.
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let store = store::open(&config.database_url)
+            .await
+            .with_context(|| format!("opening storage {:?}", config.database_url))?;
+        let hub = Arc::new(Hub::default());
+        let background = TaskTracker::new();
+        let journal = Journal::start(store.clone(), hub.clone(), &background);
+        let state = Arc::new(AppState::new(config, store, hub, journal));
+        Ok(Server { state, background })
+    }
+
+    /// Every route of the product.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ws", get(ws::upgrade))
+            .route("/api/rooms", get(http::list_rooms))
+            .route("/healthz", get(http::healthz))
+            .fallback_service(http::static_files(&self.state.config.static_dir))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then closes every socket with 1001 after storing
+    /// what clients sent, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = self.state.shutdown.clone();
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                token.cancel();
+            })
+            .await
+            .context("serving HTTP")?;
+        self.finish().await;
+        Ok(())
+    }
+
+    /// Waits (within the grace period) for sockets to close and the journal to drain.
+    async fn finish(self) {
+        let grace = self.state.config.shutdown_grace;
+        self.state.shutdown.cancel();
+        self.state.connections.close();
+        if tokio::time::timeout(grace, self.state.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within {grace:?}");
+        }
+        if tokio::time::timeout(grace, self.state.journal.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!("pending messages were not stored within {grace:?}");
+        }
+        self.background.close();
+    }
+}

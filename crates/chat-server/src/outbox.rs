@@ -1,0 +1,189 @@
+//! A connection's outgoing queue: ready-serialized frames, bounded in bytes.
+//!
+//! Fan-out never waits on a socket: [`Outbox::push`] is synchronous and either queues the
+//! frame or, when the client has fallen more than the limit behind, marks the connection
+//! closing with 1013 and refuses. Bounding by bytes rather than by frame count lets a
+//! healthy client absorb a burst of small frames while still capping memory.
+
+use axum::extract::ws::Utf8Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why a connection is being closed, and so which close code its peer gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// The peer closed or the socket failed: nothing to send.
+    PeerGone = 1,
+    /// The server is shutting down (1001).
+    Shutdown = 2,
+    /// Nothing heard from the peer within the idle timeout (1001).
+    Idle = 3,
+    /// The peer sent a binary frame (1003).
+    Binary = 4,
+    /// The peer sent a frame over the size limit (1009).
+    TooBig = 5,
+    /// The peer did not read fast enough (1013).
+    SlowConsumer = 6,
+}
+
+impl CloseReason {
+    /// The WebSocket close code and reason text sent to the peer.
+    pub fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            CloseReason::PeerGone => None,
+            CloseReason::Shutdown => Some((1001, "server shutting down")),
+            CloseReason::Idle => Some((1001, "idle timeout")),
+            CloseReason::Binary => Some((1003, "binary frames are not supported")),
+            CloseReason::TooBig => Some((1009, "frame larger than 64 KiB")),
+            CloseReason::SlowConsumer => Some((1013, "too slow to keep up")),
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<Self> {
+        [
+            CloseReason::PeerGone,
+            CloseReason::Shutdown,
+            CloseReason::Idle,
+            CloseReason::Binary,
+            CloseReason::TooBig,
+            CloseReason::SlowConsumer,
+        ]
+        .into_iter()
+        .find(|reason| *reason as u8 == value)
+    }
+}
+
+/// The frame was not queued because the connection is closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing;
+
+/// State shared by every handle to one connection's queue and by its writer.
+#[derive(Debug)]
+pub struct OutboxShared {
+    queued_bytes: AtomicUsize,
+    limit_bytes: usize,
+    reason: AtomicU8,
+    closing: CancellationToken,
+}
+
+impl OutboxShared {
+    /// Resolves once the connection starts closing, for whatever reason.
+    pub fn closing(&self) -> &CancellationToken {
+        &self.closing
+    }
+
+    /// The first reason given to [`OutboxShared::close`], if any.
+    pub fn reason(&self) -> Option<CloseReason> {
+        CloseReason::from_u8(self.reason.load(Ordering::Acquire))
+    }
+
+    /// Starts closing; the first reason wins, later ones are ignored.
+    pub fn close(&self, reason: CloseReason) {
+        let _first =
+            self.reason
+                .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.closing.cancel();
+    }
+
+    /// The writer reports bytes it has handed to the socket.
+    pub fn written(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// A cheap, cloneable handle for queueing frames to one connection.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Utf8Bytes>,
+    shared: Arc<OutboxShared>,
+}
+
+/// The writer's end of an [`Outbox`].
+pub type OutboxReceiver = mpsc::UnboundedReceiver<Utf8Bytes>;
+
+impl Outbox {
+    /// A new queue that holds at most `limit_bytes` of unsent frames.
+    pub fn new(limit_bytes: usize) -> (Outbox, OutboxReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(OutboxShared {
+            queued_bytes: AtomicUsize::new(0),
+            limit_bytes,
+            reason: AtomicU8::new(0),
+            closing: CancellationToken::new(),
+        });
+        (Outbox { tx, shared }, rx)
+    }
+
+    /// Queues a frame without waiting. A client more than the limit behind is closed
+    /// with 1013 instead, so that it can never slow anyone else down.
+    pub fn push(&self, frame: Utf8Bytes) -> Result<(), Closing> {
+        if self.shared.closing.is_cancelled() {
+            return Err(Closing);
+        }
+        let len = frame.len();
+        let before = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        // An empty queue always takes one frame, however large, so the limit can't
+        // refuse a frame that a fresh connection could deliver.
+        if before > 0 && before + len > self.shared.limit_bytes {
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.shared.close(CloseReason::SlowConsumer);
+            return Err(Closing);
+        }
+        self.tx.send(frame).map_err(|_| {
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            Closing
+        })
+    }
+
+    /// The state shared with the writer.
+    pub fn shared(&self) -> &Arc<OutboxShared> {
+        &self.shared
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_over_the_byte_limit_is_closed_as_slow() {
+        let (outbox, _rx) = Outbox::new(10);
+        assert_eq!(outbox.push(Utf8Bytes::from_static("123456")), Ok(()));
+        assert_eq!(outbox.push(Utf8Bytes::from_static("1234")), Ok(()));
+        assert_eq!(outbox.push(Utf8Bytes::from_static("1")), Err(Closing));
+        assert_eq!(outbox.shared().reason(), Some(CloseReason::SlowConsumer));
+        assert!(outbox.shared().closing().is_cancelled());
+        assert_eq!(outbox.push(Utf8Bytes::from_static("")), Err(Closing));
+    }
+
+    #[test]
+    fn written_bytes_make_room_again() {
+        let (outbox, _rx) = Outbox::new(10);
+        assert_eq!(outbox.push(Utf8Bytes::from_static("1234567890")), Ok(()));
+        outbox.shared().written(10);
+        assert_eq!(outbox.push(Utf8Bytes::from_static("1234567890")), Ok(()));
+        assert_eq!(outbox.queued_bytes(), 10);
+    }
+
+    #[test]
+    fn one_oversized_frame_fits_an_empty_queue() {
+        let (outbox, _rx) = Outbox::new(4);
+        assert_eq!(outbox.push(Utf8Bytes::from_static("a long frame")), Ok(()));
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let (outbox, _rx) = Outbox::new(4);
+        outbox.shared().close(CloseReason::Shutdown);
+        outbox.shared().close(CloseReason::SlowConsumer);
+        assert_eq!(outbox.shared().reason(), Some(CloseReason::Shutdown));
+    }
+}

@@ -1,0 +1,50 @@
+//! What every request handler and connection shares.
+
+use crate::config::Config;
+use crate::hub::{ConnId, Hub};
+use crate::journal::Journal;
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared server state, held in an `Arc` by the router and every connection task.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub journal: Journal,
+    /// Cancelled when the server begins to shut down.
+    pub shutdown: CancellationToken,
+    /// Every connection task, so shutdown can wait for their close frames.
+    pub connections: TaskTracker,
+    next_conn: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>, hub: Arc<Hub>, journal: Journal) -> Self {
+        AppState {
+            config,
+            store,
+            hub,
+            journal,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// A process-unique id for a new connection.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether a browser `Origin` may open a socket. Non-browser clients send none.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        let allowed = &self.config.allowed_origins;
+        allowed.is_empty()
+            || origin.is_none()
+            || origin.is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
+    }
+}

@@ -1,0 +1,91 @@
+//! Where messages and sessions live.
+//!
+//! The [`Store`] trait is the seam between the chat logic and a database. Appends come
+//! only from the journal's single writer, in batches, so an implementation can commit a
+//! whole batch in one transaction and assign each room's `seq` without gaps.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use chat_protocol::{Message, User};
+use std::sync::Arc;
+
+/// A message accepted for storage: everything but its `seq`, which the store assigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub room: String,
+    pub id: String,
+    pub from: User,
+    pub text: String,
+    pub ts: i64,
+}
+
+/// A slice of a room's history, oldest first, and whether older messages exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// The newest stored message of a room, for room listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStat {
+    pub room: String,
+    pub last_seq: u64,
+    pub last_ts: i64,
+}
+
+/// A storage failure. The cause is logged; clients see `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+/// Durable (or, for [`MemoryStore`], process-lifetime) history and sessions.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch atomically, giving each message the next `seq` of its room.
+    /// Returns the stored messages in the batch's order.
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
+
+    /// The latest `limit` messages of a room.
+    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError>;
+
+    /// Every message with `seq > since`, or `None` when there are more than `max`.
+    async fn since(
+        &self,
+        room: &str,
+        since: u64,
+        max: usize,
+    ) -> Result<Option<Vec<Message>>, StoreError>;
+
+    /// Up to `limit` messages with `seq < before`, the newest of those.
+    async fn before(&self, room: &str, before: u64, limit: usize) -> Result<Page, StoreError>;
+
+    /// The newest message of every room that has one.
+    async fn room_stats(&self) -> Result<Vec<RoomStat>, StoreError>;
+
+    /// Remembers a user under a session token.
+    async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError>;
+
+    /// The user a session token belongs to, if it is known.
+    async fn load_session(&self, token: &str) -> Result<Option<User>, StoreError>;
+
+    /// Succeeds when the storage answers; `/healthz` reports it.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store a database URL names.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        "memory" | "memory:" | "memory://" => Ok(Arc::new(MemoryStore::default())),
+        other => anyhow::bail!(
+            "unsupported --database-url {other:?}: this build keeps history in `memory`"
+        ),
+    }
+}

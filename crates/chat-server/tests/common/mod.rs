@@ -1,0 +1,249 @@
+//! A real server on port 0 and real WebSocket clients, shared by the integration tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use chat_protocol::{ClientFrame, ServerFrame, User};
+use chat_server::{Config, Server};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any one expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Test defaults: no rate limit (tests that need one set it), no static files.
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.rate_per_sec = 0;
+    config.static_dir = std::env::temp_dir().join("chat-test-no-static");
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with_config(test_config()).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config();
+        tweak(&mut config);
+        Self::with_config(config).await
+    }
+
+    pub async fn with_config(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::build(config).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    /// Connects and reads the `welcome`.
+    pub async fn connect(&self, name: &str) -> Client {
+        self.connect_query(&format!("?name={name}")).await
+    }
+
+    pub async fn connect_query(&self, query: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(query))
+            .await
+            .unwrap();
+        Client::welcomed(ws).await
+    }
+
+    /// Asks the server to shut down and waits for `serve` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(WAIT * 2, task).await??,
+            None => Ok(()),
+        }
+    }
+
+    /// A plain HTTP GET: status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path, &[]).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct Client {
+    pub ws: Socket,
+    pub user: User,
+    pub session: String,
+}
+
+impl Client {
+    async fn welcomed(mut ws: Socket) -> Client {
+        match next_frame(&mut ws).await {
+            ServerFrame::Welcome { user, session, .. } => Client { ws, user, session },
+            other => panic!("expected welcome first, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_text(&serde_json::to_string(frame).unwrap()).await;
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn recv(&mut self) -> ServerFrame {
+        next_frame(&mut self.ws).await
+    }
+
+    /// Skips frames until one matches.
+    pub async fn recv_until(
+        &mut self,
+        mut wanted: impl FnMut(&ServerFrame) -> bool,
+    ) -> ServerFrame {
+        loop {
+            let frame = self.recv().await;
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Joins a room and returns its `joined` reply.
+    pub async fn join(&mut self, room: &str) -> ServerFrame {
+        self.send(&ClientFrame::Join {
+            room: room.into(),
+            since: None,
+        })
+        .await;
+        self.recv_until(|f| matches!(f, ServerFrame::Joined { .. }))
+            .await
+    }
+
+    pub async fn say(&mut self, room: &str, text: &str, client_ref: Option<&str>) {
+        self.send(&ClientFrame::Send {
+            room: room.into(),
+            text: text.into(),
+            client_ref: client_ref.map(str::to_owned),
+        })
+        .await;
+    }
+
+    /// Proves the connection is open and in order: a ping gets its pong.
+    pub async fn assert_alive(&mut self) {
+        self.send(&ClientFrame::Ping).await;
+        self.recv_until(|f| matches!(f, ServerFrame::Pong)).await;
+    }
+
+    /// Expects no text frame for `quiet`.
+    pub async fn assert_silent(&mut self, quiet: Duration) {
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(text)))) => panic!("unexpected frame {text}"),
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => panic!("connection ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server's close frame and returns its code.
+    pub async fn close_code(&mut self) -> u16 {
+        close_code(&mut self.ws).await
+    }
+}
+
+/// The next text frame as a [`ServerFrame`], skipping control frames.
+pub async fn next_frame(ws: &mut Socket) -> ServerFrame {
+    loop {
+        let message = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for a frame");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("undecodable frame {text}: {e}"));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads (discarding) until the close frame and returns its code.
+pub async fn close_code(ws: &mut Socket) -> u16 {
+    loop {
+        let message = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for close");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
+            Some(Ok(_)) => {}
+            other => panic!("connection ended without a close frame: {other:?}"),
+        }
+    }
+}
