@@ -10,6 +10,6 @@ use std::path::Path;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Serves the built browser app; unknown paths get `index.html` so client-side routes work.
-pub fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
-    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+pub fn static_files(dir: &Path) -> ServeDir<ServeFile> {
+    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))
 }

@@ -1,0 +1,116 @@
+//! A client that never reads is closed with 1013 and never slows anyone else down.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chat_protocol::{ClientFrame, ServerFrame, SystemEvent};
+use common::{TestServer, close_code, next_frame};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::MaybeTlsStream;
+
+const READERS: usize = 20;
+/// Sends stop here even if the slow client was never closed, so the test fails, not hangs.
+const MAX_MESSAGES: usize = 20_000;
+
+fn micros_since(start: Instant) -> u128 {
+    start.elapsed().as_micros()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
+    let server = TestServer::with(|c| c.max_queue_bytes = 256 * 1024).await;
+    let start = Instant::now();
+
+    // The slow client: a small receive buffer so the kernel does not hide its slowness.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let (mut slow, _) =
+        tokio_tungstenite::client_async(server.ws_url("?name=slow"), MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let slow_user = match next_frame(&mut slow).await {
+        ServerFrame::Welcome { user, .. } => user,
+        other => panic!("{other:?}"),
+    };
+    let join = serde_json::to_string(&ClientFrame::Join {
+        room: "room".into(),
+        since: None,
+    })
+    .unwrap();
+    futures_util::SinkExt::send(&mut slow, join.into())
+        .await
+        .unwrap();
+    next_frame(&mut slow).await; // joined; from here on it reads nothing
+
+    let slow_gone = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in 0..READERS {
+        let mut client = server.connect(&format!("reader{r}")).await;
+        client.join("room").await;
+        let slow_gone = slow_gone.clone();
+        let slow_id = slow_user.id.clone();
+        readers.push(tokio::spawn(async move {
+            let (mut received, mut worst) = (0u64, 0u128);
+            loop {
+                match client.recv().await {
+                    ServerFrame::Message { message, .. } => {
+                        if message.text == "END" {
+                            return (received, worst);
+                        }
+                        let sent: u128 = message.text.split(' ').next().unwrap().parse().unwrap();
+                        worst = worst.max(micros_since(start) - sent);
+                        received += 1;
+                        assert_eq!(message.seq, received, "no message lost or reordered");
+                    }
+                    ServerFrame::System {
+                        event: SystemEvent::Leave,
+                        user,
+                        ..
+                    } if user.id == slow_id => slow_gone.store(true, Ordering::SeqCst),
+                    _ => {}
+                }
+            }
+        }));
+    }
+
+    let mut sender = server.connect("sender").await;
+    sender.join("room").await;
+    let padding = "x".repeat(2000);
+    let mut sent = 0;
+    let mut pace = tokio::time::interval(Duration::from_millis(1));
+    while !slow_gone.load(Ordering::SeqCst) && sent < MAX_MESSAGES {
+        pace.tick().await;
+        sender
+            .say("room", &format!("{} {padding}", micros_since(start)), None)
+            .await;
+        sent += 1;
+        // The sender reads too, like any healthy client.
+        while let Ok(Some(_)) = tokio::time::timeout(
+            Duration::ZERO,
+            futures_util::StreamExt::next(&mut sender.ws),
+        )
+        .await
+        {}
+    }
+    assert!(
+        slow_gone.load(Ordering::SeqCst),
+        "the slow client was never closed after {sent} messages"
+    );
+    sender.say("room", "END", None).await;
+
+    for reader in readers {
+        let (received, worst) = reader.await.unwrap();
+        assert_eq!(received, sent as u64, "every reader got every message");
+        assert!(
+            worst < 1_000_000,
+            "a reader waited {worst} µs for a message"
+        );
+    }
+    // The slow client, reading at last, finds its data and then close code 1013.
+    assert_eq!(close_code(&mut slow).await, 1013);
+    eprintln!("slow client closed after {sent} messages of 2 KB");
+}
