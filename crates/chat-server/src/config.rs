@@ -18,9 +18,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Where history and sessions live. `memory` keeps them in this process only (the
-    /// last messages of each room), lost on restart.
-    #[arg(long, env = "DATABASE_URL", default_value = "memory")]
+    /// Where history and sessions live: `sqlite://FILE` (created if missing) or
+    /// `postgres://USER@HOST/DB` for several nodes sharing one database.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
 
     /// Directory of the built browser app, served at `/` with `index.html` as fallback.

@@ -50,6 +50,7 @@ impl Server {
         Router::new()
             .route("/ws", get(ws::upgrade))
             .route("/api/rooms", get(http::list_rooms))
+            .route("/api/rooms/{room}/messages", get(http::room_messages))
             .route("/healthz", get(http::healthz))
             .fallback_service(http::static_files(&self.state.config.static_dir))
             .with_state(self.state.clone())

@@ -5,7 +5,7 @@
 mod common;
 
 use chat_protocol::{ClientFrame, ErrorCode, ServerFrame};
-use common::{Client, TestServer};
+use common::{Backend, Client, TestServer};
 use serde_json::json;
 
 async fn expect_error(client: &mut Client, code: ErrorCode, client_ref: Option<&str>) {
@@ -27,7 +27,8 @@ async fn expect_error(client: &mut Client, code: ErrorCode, client_ref: Option<&
 
 #[tokio::test]
 async fn not_json_is_bad_frame() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send_text("hello?").await;
     expect_error(&mut ada, ErrorCode::BadFrame, None).await;
@@ -35,7 +36,8 @@ async fn not_json_is_bad_frame() {
 
 #[tokio::test]
 async fn missing_fields_are_bad_frame_with_ref() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send_json(json!({"type": "send", "room": "lobby", "ref": "c-1"}))
         .await;
@@ -44,7 +46,8 @@ async fn missing_fields_are_bad_frame_with_ref() {
 
 #[tokio::test]
 async fn unknown_type_is_unknown_type() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send_json(json!({"type": "shout", "room": "lobby"}))
         .await;
@@ -53,7 +56,8 @@ async fn unknown_type_is_unknown_type() {
 
 #[tokio::test]
 async fn invalid_room_is_bad_room() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send_json(json!({"type": "join", "room": "no spaces"}))
         .await;
@@ -65,7 +69,8 @@ async fn invalid_room_is_bad_room() {
 
 #[tokio::test]
 async fn someone_elses_private_room_is_forbidden() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send(&ClientFrame::Join {
         room: "~dm.u_x.u_y".into(),
@@ -84,7 +89,8 @@ async fn someone_elses_private_room_is_forbidden() {
 
 #[tokio::test]
 async fn send_typing_and_leave_need_a_join() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.say("lobby", "hi", Some("c-3")).await;
     expect_error(&mut ada, ErrorCode::NotJoined, Some("c-3")).await;
@@ -103,7 +109,8 @@ async fn send_typing_and_leave_need_a_join() {
 
 #[tokio::test]
 async fn blank_text_is_empty_and_long_text_is_too_long() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.join("lobby").await;
     ada.say("lobby", " \n\t ", Some("c-4")).await;
@@ -123,7 +130,8 @@ async fn blank_text_is_empty_and_long_text_is_too_long() {
 
 #[tokio::test]
 async fn bad_history_limit_is_bad_frame() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send_json(json!({"type": "history", "room": "lobby", "before": 5, "limit": 500}))
         .await;
@@ -132,7 +140,8 @@ async fn bad_history_limit_is_bad_frame() {
 
 #[tokio::test]
 async fn too_many_frames_are_rate_limited_with_retry_ms() {
-    let server = TestServer::with(|c| {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
         c.rate_per_sec = 1;
         c.rate_burst = 4; // the join and three sends
     })

@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::TestServer;
+use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let (status, body) = server.get("/healthz").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -19,7 +20,8 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn rooms_lists_public_rooms_most_online_first() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let (status, body) = server.get("/api/rooms").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
 
@@ -51,7 +53,8 @@ async fn the_browser_app_is_served_with_an_index_fallback() {
     std::fs::write(dir.join("index.html"), "<title>chat</title>").unwrap();
     std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
     let static_dir = dir.clone();
-    let server = TestServer::with(move |c| c.static_dir = static_dir).await;
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, move |c| c.static_dir = static_dir).await;
     assert_eq!(
         server.get("/").await,
         (200, "<title>chat</title>".to_owned())

@@ -5,7 +5,7 @@
 mod common;
 
 use chat_protocol::ServerFrame;
-use common::{Client, TestServer};
+use common::{Backend, Client, TestServer};
 use std::collections::HashMap;
 
 const SENDERS: usize = 10;
@@ -23,9 +23,8 @@ async fn collect(mut client: Client) -> Vec<(u64, String)> {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_concurrent_senders_get_one_gapless_order() {
-    let server = TestServer::start().await;
+async fn ten_concurrent_senders_get_one_gapless_order(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut observer = server.connect("observer").await;
     observer.join("race").await;
     let mut senders = Vec::new();
@@ -66,3 +65,5 @@ async fn ten_concurrent_senders_get_one_gapless_order() {
     // Every receiver saw the same interleaving.
     assert!(all.windows(2).all(|w| w[0] == w[1]));
 }
+
+on_every_backend!(ten_concurrent_senders_get_one_gapless_order,);

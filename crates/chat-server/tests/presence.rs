@@ -4,12 +4,11 @@
 mod common;
 
 use chat_protocol::{ServerFrame, SystemEvent};
-use common::TestServer;
+use common::{Backend, TestServer};
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_session_brings_back_the_same_user() {
-    let server = TestServer::start().await;
+async fn a_session_brings_back_the_same_user(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let first = server.connect("Ada").await;
     let again = server
         .connect_query(&format!("?session={}", first.session))
@@ -25,9 +24,8 @@ async fn a_session_brings_back_the_same_user() {
     assert_eq!(unknown.user.name, "Eve");
 }
 
-#[tokio::test]
-async fn two_tabs_of_one_user_are_one_member() {
-    let server = TestServer::start().await;
+async fn two_tabs_of_one_user_are_one_member(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut watcher = server.connect("Watcher").await;
     watcher.join("lobby").await;
     let mut tab1 = server.connect("Ada").await;
@@ -79,3 +77,8 @@ async fn two_tabs_of_one_user_are_one_member() {
         other => panic!("{other:?}"),
     }
 }
+
+on_every_backend!(
+    a_session_brings_back_the_same_user,
+    two_tabs_of_one_user_are_one_member,
+);

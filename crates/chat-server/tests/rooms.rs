@@ -4,7 +4,7 @@
 mod common;
 
 use chat_protocol::{ClientFrame, Message, ServerFrame, SystemEvent};
-use common::TestServer;
+use common::{Backend, TestServer};
 use std::time::Duration;
 
 fn as_message(frame: ServerFrame) -> (Message, Option<String>) {
@@ -17,9 +17,8 @@ fn as_message(frame: ServerFrame) -> (Message, Option<String>) {
     }
 }
 
-#[tokio::test]
-async fn welcome_is_the_first_frame_with_a_user_and_session() {
-    let server = TestServer::start().await;
+async fn welcome_is_the_first_frame_with_a_user_and_session(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let client = server.connect("Ada").await;
     assert_eq!(client.user.name, "Ada");
     assert!(client.user.id.starts_with("u_"), "{}", client.user.id);
@@ -29,9 +28,8 @@ async fn welcome_is_the_first_frame_with_a_user_and_session() {
     assert_ne!(guest.user.id, client.user.id);
 }
 
-#[tokio::test]
-async fn join_replies_joined_with_members_and_announces_to_others() {
-    let server = TestServer::start().await;
+async fn join_replies_joined_with_members_and_announces_to_others(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     match ada.join("lobby").await {
@@ -69,9 +67,8 @@ async fn join_replies_joined_with_members_and_announces_to_others() {
     }
 }
 
-#[tokio::test]
-async fn send_reaches_everyone_and_only_the_sender_gets_the_ref() {
-    let server = TestServer::start().await;
+async fn send_reaches_everyone_and_only_the_sender_gets_the_ref(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("lobby").await;
@@ -96,9 +93,8 @@ async fn send_reaches_everyone_and_only_the_sender_gets_the_ref() {
     assert!(second.id > own.id, "ids are time-ordered");
 }
 
-#[tokio::test]
-async fn typing_goes_to_the_others_only() {
-    let server = TestServer::start().await;
+async fn typing_goes_to_the_others_only(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("lobby").await;
@@ -120,9 +116,8 @@ async fn typing_goes_to_the_others_only() {
     ada.assert_silent(Duration::from_millis(200)).await;
 }
 
-#[tokio::test]
-async fn leave_replies_left_and_announces_to_others() {
-    let server = TestServer::start().await;
+async fn leave_replies_left_and_announces_to_others(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("lobby").await;
@@ -150,9 +145,8 @@ async fn leave_replies_left_and_announces_to_others() {
     bob.assert_silent(Duration::from_millis(200)).await;
 }
 
-#[tokio::test]
-async fn disconnect_announces_leave() {
-    let server = TestServer::start().await;
+async fn disconnect_announces_leave(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("lobby").await;
@@ -167,9 +161,8 @@ async fn disconnect_announces_leave() {
     }
 }
 
-#[tokio::test]
-async fn rooms_are_isolated_and_one_socket_carries_many() {
-    let server = TestServer::start().await;
+async fn rooms_are_isolated_and_one_socket_carries_many(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("rust").await;
@@ -189,9 +182,8 @@ async fn rooms_are_isolated_and_one_socket_carries_many() {
     );
 }
 
-#[tokio::test]
-async fn join_brings_the_last_50_and_history_pages_back() {
-    let server = TestServer::start().await;
+async fn join_brings_the_last_50_and_history_pages_back(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.join("lobby").await;
     for i in 1..=60 {
@@ -229,9 +221,8 @@ async fn join_brings_the_last_50_and_history_pages_back() {
     }
 }
 
-#[tokio::test]
-async fn join_with_since_recovers_what_was_missed() {
-    let server = TestServer::start().await;
+async fn join_with_since_recovers_what_was_missed(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.join("lobby").await;
     for i in 1..=5 {
@@ -261,10 +252,22 @@ async fn join_with_since_recovers_what_was_missed() {
     }
 }
 
-#[tokio::test]
-async fn ping_gets_pong() {
-    let server = TestServer::start().await;
+async fn ping_gets_pong(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.send(&ClientFrame::Ping).await;
     assert_eq!(ada.recv().await, ServerFrame::Pong);
 }
+
+on_every_backend!(
+    welcome_is_the_first_frame_with_a_user_and_session,
+    join_replies_joined_with_members_and_announces_to_others,
+    send_reaches_everyone_and_only_the_sender_gets_the_ref,
+    typing_goes_to_the_others_only,
+    leave_replies_left_and_announces_to_others,
+    disconnect_announces_leave,
+    rooms_are_isolated_and_one_socket_carries_many,
+    join_brings_the_last_50_and_history_pages_back,
+    join_with_since_recovers_what_was_missed,
+    ping_gets_pong,
+);

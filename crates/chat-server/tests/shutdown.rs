@@ -4,14 +4,13 @@
 mod common;
 
 use chat_protocol::ServerFrame;
-use common::TestServer;
+use common::{Backend, TestServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[tokio::test]
-async fn shutdown_delivers_pending_messages_then_closes_with_1001() {
-    let server = TestServer::start().await;
+async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     let mut bob = server.connect("Bob").await;
     ada.join("lobby").await;
@@ -47,7 +46,20 @@ async fn shutdown_delivers_pending_messages_then_closes_with_1001() {
         "nothing sent before shutdown is lost"
     );
     assert_eq!(ada.close_code().await, 1001);
+
+    // They were stored, too: a new server on the same database has them.
+    let server = TestServer::start(&backend).await;
+    let mut carol = server.connect("Carol").await;
+    match carol.join("lobby").await {
+        ServerFrame::Joined { history, .. } => {
+            let stored: Vec<u64> = history.iter().map(|m| m.seq).collect();
+            assert_eq!(stored, (1..=50).collect::<Vec<_>>());
+        }
+        other => panic!("{other:?}"),
+    }
 }
+
+on_every_backend!(shutdown_stores_and_delivers_pending_messages_then_closes_with_1001);
 
 /// Kills the child if the test fails before it exits on its own.
 struct ChildGuard(std::process::Child);
@@ -61,8 +73,9 @@ impl Drop for ChildGuard {
 
 #[tokio::test]
 async fn the_binary_exits_0_on_sigterm_after_closing_sockets_with_1001() {
+    let backend = Backend::sqlite();
     let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--addr", "127.0.0.1:0", "--database-url", "memory"])
+        .args(["--addr", "127.0.0.1:0", "--database-url", &backend.url])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

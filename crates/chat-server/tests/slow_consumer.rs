@@ -4,7 +4,7 @@
 mod common;
 
 use chat_protocol::{ClientFrame, ServerFrame, SystemEvent};
-use common::{TestServer, close_code, next_frame};
+use common::{Backend, TestServer, close_code, next_frame};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ fn micros_since(start: Instant) -> u128 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
-    let server = TestServer::with(|c| c.max_queue_bytes = 256 * 1024).await;
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| c.max_queue_bytes = 256 * 1024).await;
     let start = Instant::now();
 
     // The slow client: a small receive buffer so the kernel does not hide its slowness.

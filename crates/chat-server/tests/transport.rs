@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, close_code};
+use common::{Backend, TestServer, close_code};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 #[tokio::test]
 async fn a_binary_frame_closes_with_1003() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     ada.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     assert_eq!(ada.close_code().await, 1003);
@@ -21,7 +22,8 @@ async fn a_binary_frame_closes_with_1003() {
 
 #[tokio::test]
 async fn a_frame_over_64_kib_closes_with_1009() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let mut ada = server.connect("Ada").await;
     // 64 KiB exactly is allowed (it is refused as too long a text, not closed).
     let frame_of = |len: usize| {
@@ -41,7 +43,8 @@ async fn a_frame_over_64_kib_closes_with_1009() {
 
 #[tokio::test]
 async fn the_server_pings_and_a_live_client_stays_connected() {
-    let server = TestServer::with(|c| {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
         c.ping_interval = Duration::from_millis(100);
         c.idle_timeout = Duration::from_millis(600);
     })
@@ -64,7 +67,8 @@ async fn the_server_pings_and_a_live_client_stays_connected() {
 
 #[tokio::test]
 async fn a_silent_client_is_dropped_after_the_idle_timeout() {
-    let server = TestServer::with(|c| {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
         c.ping_interval = Duration::from_secs(30);
         c.idle_timeout = Duration::from_millis(300);
     })
@@ -77,7 +81,8 @@ async fn a_silent_client_is_dropped_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn an_invalid_name_is_refused_with_400_before_the_upgrade() {
-    let server = TestServer::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
     let long = "n".repeat(33);
     for query in [
         "?name=",
@@ -96,7 +101,8 @@ async fn an_invalid_name_is_refused_with_400_before_the_upgrade() {
 
 #[tokio::test]
 async fn an_origin_off_the_allow_list_is_refused_with_403() {
-    let server = TestServer::with(|c| {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
         c.allowed_origins = vec!["https://chat.example".into()];
     })
     .await;

@@ -1,9 +1,11 @@
 //! Plain HTTP: the REST routes, health, and the browser app's static files.
 
 mod health;
+mod messages;
 mod rooms;
 
 pub use health::healthz;
+pub use messages::room_messages;
 pub use rooms::list_rooms;
 
 use std::path::Path;

@@ -4,9 +4,12 @@
 //! only from the journal's single writer, in batches, so an implementation can commit a
 //! whole batch in one transaction and assign each room's `seq` without gaps.
 
-mod memory;
+mod postgres;
+mod rows;
+mod sqlite;
 
-pub use memory::MemoryStore;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chat_protocol::{Message, User};
@@ -46,7 +49,7 @@ pub enum StoreError {
     Failed(String),
 }
 
-/// Durable (or, for [`MemoryStore`], process-lifetime) history and sessions.
+/// Durable history and sessions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch atomically, giving each message the next `seq` of its room.
@@ -80,12 +83,13 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Opens the store a database URL names.
+/// Opens the store a database URL names, creating and migrating its schema.
 pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
-        "memory" | "memory:" | "memory://" => Ok(Arc::new(MemoryStore::default())),
-        other => anyhow::bail!(
-            "unsupported --database-url {other:?}: this build keeps history in `memory`"
-        ),
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
     }
 }

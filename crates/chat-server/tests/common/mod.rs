@@ -1,6 +1,10 @@
 //! A real server on port 0 and real WebSocket clients, shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+mod backend;
+
+pub use backend::Backend;
+
 use chat_protocol::{ClientFrame, ServerFrame, User};
 use chat_server::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
@@ -24,21 +28,23 @@ pub struct TestServer {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Test defaults: no rate limit (tests that need one set it), no static files.
-pub fn test_config() -> Config {
+/// Test defaults on the given database: no rate limit (tests that need one set it), no
+/// static files.
+pub fn test_config(backend: &Backend) -> Config {
     let mut config = Config::defaults();
+    config.database_url = backend.url.clone();
     config.rate_per_sec = 0;
     config.static_dir = std::env::temp_dir().join("chat-test-no-static");
     config
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::with_config(test_config()).await
+    pub async fn start(backend: &Backend) -> TestServer {
+        Self::with_config(test_config(backend)).await
     }
 
-    pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = test_config();
+    pub async fn with(backend: &Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config(backend);
         tweak(&mut config);
         Self::with_config(config).await
     }

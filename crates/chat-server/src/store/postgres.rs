@@ -1,0 +1,175 @@
+//! PostgreSQL, for deployments where several server nodes share history.
+//!
+//! Seqs come from the database, never from a process-local counter: each batch reserves
+//! a block of seqs per room by incrementing the room's row, which stays locked until the
+//! batch commits. Another node appending to the same room waits for that commit, and a
+//! batch that fails rolls its reservation back, so seqs have no gaps or duplicates.
+//! Rooms are locked in name order, so two nodes never deadlock.
+
+use super::rows::{self, MessageRow};
+use super::{NewMessage, Page, RoomStat, Store, StoreError};
+use async_trait::async_trait;
+use chat_protocol::{Message, User};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// History and sessions in PostgreSQL.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names and migrates it.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // While the database is down, fail requests quickly (clients get `internal`,
+            // `/healthz` says 503) rather than hanging; the pool reconnects by itself.
+            .acquire_timeout(Duration::from_secs(3))
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+        let mut rooms = rows::rooms_in_batch(&batch);
+        rooms.sort_unstable();
+        let last_ts = batch.last().map_or(0, |m| m.ts);
+        let mut tx = self.pool.begin().await?;
+        let mut next_seq: HashMap<&str, i64> = HashMap::new();
+        for (room, count) in rooms {
+            let last: i64 = sqlx::query_scalar(
+                "INSERT INTO rooms (name, last_seq, last_ts) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE \
+                 SET last_seq = rooms.last_seq + EXCLUDED.last_seq, last_ts = EXCLUDED.last_ts \
+                 RETURNING last_seq",
+            )
+            .bind(room)
+            .bind(count)
+            .bind(last_ts)
+            .fetch_one(&mut *tx)
+            .await?;
+            next_seq.insert(room, last - count + 1);
+        }
+        let mut seqs = Vec::with_capacity(batch.len());
+        for message in &batch {
+            let next = next_seq.entry(message.room.as_str()).or_insert(1);
+            seqs.push(*next);
+            *next += 1;
+        }
+        let column = |f: fn(&NewMessage) -> &str| batch.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO messages (room, seq, id, user_id, user_name, text, ts) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])",
+        )
+        .bind(column(|m| &m.room))
+        .bind(&seqs)
+        .bind(column(|m| &m.id))
+        .bind(column(|m| &m.from.id))
+        .bind(column(|m| &m.from.name))
+        .bind(column(|m| &m.text))
+        .bind(batch.iter().map(|m| m.ts).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(batch
+            .into_iter()
+            .zip(seqs)
+            .map(|(m, seq)| rows::stored(m, seq))
+            .collect())
+    }
+
+    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError> {
+        self.before(room, u64::MAX, limit).await
+    }
+
+    async fn since(
+        &self,
+        room: &str,
+        since: u64,
+        max: usize,
+    ) -> Result<Option<Vec<Message>>, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = $1")
+            .bind(room)
+            .fetch_optional(&self.pool)
+            .await?;
+        let since = rows::seq_param(since);
+        if last.unwrap_or(0).saturating_sub(since) > i64::try_from(max).unwrap_or(i64::MAX) {
+            return Ok(None);
+        }
+        let found: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \
+             WHERE room = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(room)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(found.into_iter().map(Message::from).collect()))
+    }
+
+    async fn before(&self, room: &str, before: u64, limit: usize) -> Result<Page, StoreError> {
+        let found: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \
+             WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(room)
+        .bind(rows::seq_param(before))
+        .bind(rows::limit_plus_one(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::page_from_newest_first(found, limit))
+    }
+
+    async fn room_stats(&self) -> Result<Vec<RoomStat>, StoreError> {
+        let found: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT name, last_seq, last_ts FROM rooms WHERE last_seq > 0")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found
+            .into_iter()
+            .map(|(room, last_seq, last_ts)| RoomStat {
+                room,
+                last_seq: u64::try_from(last_seq).unwrap_or_default(),
+                last_ts,
+            })
+            .collect())
+    }
+
+    async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token, user_id, user_name, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (token) DO UPDATE SET user_name = EXCLUDED.user_name, updated_ms = EXCLUDED.updated_ms",
+        )
+        .bind(token)
+        .bind(&user.id)
+        .bind(&user.name)
+        .bind(crate::hub::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let found: Option<(String, String)> =
+            sqlx::query_as("SELECT user_id, user_name FROM sessions WHERE token = $1")
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.map(|(id, name)| User { id, name }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Conversions between database rows and protocol values, shared by the SQL stores.
+
+use super::{NewMessage, Page, StoreError};
+use chat_protocol::{Message, User};
+
+/// A `messages` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub room: String,
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub text: String,
+    pub ts: i64,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Message {
+        Message {
+            room: row.room,
+            seq: u64::try_from(row.seq).unwrap_or_default(),
+            id: row.id,
+            from: User {
+                id: row.user_id,
+                name: row.user_name,
+            },
+            text: row.text,
+            ts: row.ts,
+        }
+    }
+}
+
+/// The stored form of a new message once its seq is known.
+pub fn stored(new: NewMessage, seq: i64) -> Message {
+    Message {
+        room: new.room,
+        seq: u64::try_from(seq).unwrap_or_default(),
+        id: new.id,
+        from: new.from,
+        text: new.text,
+        ts: new.ts,
+    }
+}
+
+/// A seq from the wire as a database integer; values past `i64::MAX` mean "after all".
+pub fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A limit as a database integer, plus one row to learn whether more exist.
+pub fn limit_plus_one(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
+}
+
+/// Turns newest-first rows fetched with [`limit_plus_one`] into an oldest-first page.
+pub fn page_from_newest_first(mut rows: Vec<MessageRow>, limit: usize) -> Page {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    rows.reverse();
+    Page {
+        messages: rows.into_iter().map(Message::from).collect(),
+        more,
+    }
+}
+
+/// Rooms in a batch, in order of first appearance, with how many messages each has.
+pub fn rooms_in_batch(batch: &[NewMessage]) -> Vec<(&str, i64)> {
+    let mut rooms: Vec<(&str, i64)> = Vec::new();
+    for message in batch {
+        match rooms.iter_mut().find(|(room, _)| *room == message.room) {
+            Some((_, count)) => *count += 1,
+            None => rooms.push((&message.room, 1)),
+        }
+    }
+    rooms
+}
+
+/// Classifies a database error: connection trouble is "unavailable", the rest "failed".
+pub fn store_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
+        other => StoreError::Failed(other.to_string()),
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        store_error(err)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Failed(format!("migration: {err}"))
+    }
+}

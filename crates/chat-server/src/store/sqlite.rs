@@ -1,0 +1,185 @@
+//! The default store: one SQLite file in WAL mode, no other service needed.
+//!
+//! Only the journal appends, one batch at a time, so seqs are assigned here from the
+//! `rooms` table inside the batch's transaction; `BEGIN IMMEDIATE` takes the write lock
+//! up front so a concurrent session write waits instead of failing the batch.
+
+use super::rows::{self, MessageRow};
+use super::{NewMessage, Page, RoomStat, Store, StoreError};
+use async_trait::async_trait;
+use chat_protocol::{Message, User};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Bound parameters per message row; SQLite allows 32766 per statement.
+const COLUMNS: usize = 7;
+const ROWS_PER_INSERT: usize = 32766 / COLUMNS;
+
+/// History and sessions in an SQLite database file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database a `sqlite:` URL names and migrates it.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Every commit reaches the disk: a power cut loses nothing acknowledged.
+            // Group commit keeps this to one fsync per batch, not per message.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut next_seq: HashMap<String, i64> = HashMap::new();
+        for (room, _) in rows::rooms_in_batch(&batch) {
+            let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = ?")
+                .bind(room)
+                .fetch_optional(&mut *tx)
+                .await?;
+            next_seq.insert(room.to_owned(), last.unwrap_or(0) + 1);
+        }
+        let mut seqs = Vec::with_capacity(batch.len());
+        for message in &batch {
+            let next = next_seq.entry(message.room.clone()).or_insert(1);
+            seqs.push(*next);
+            *next += 1;
+        }
+        for (chunk, chunk_seqs) in batch
+            .chunks(ROWS_PER_INSERT)
+            .zip(seqs.chunks(ROWS_PER_INSERT))
+        {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room, seq, id, user_id, user_name, text, ts) ",
+            );
+            insert.push_values(chunk.iter().zip(chunk_seqs), |mut row, (m, seq)| {
+                row.push_bind(&m.room)
+                    .push_bind(*seq)
+                    .push_bind(&m.id)
+                    .push_bind(&m.from.id)
+                    .push_bind(&m.from.name)
+                    .push_bind(&m.text)
+                    .push_bind(m.ts);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let last_ts = batch.last().map_or(0, |m| m.ts);
+        for (room, next) in &next_seq {
+            sqlx::query(
+                "INSERT INTO rooms (name, last_seq, last_ts) VALUES (?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
+            )
+            .bind(room)
+            .bind(next - 1)
+            .bind(last_ts)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(batch
+            .into_iter()
+            .zip(seqs)
+            .map(|(m, seq)| rows::stored(m, seq))
+            .collect())
+    }
+
+    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError> {
+        self.before(room, u64::MAX, limit).await
+    }
+
+    async fn since(
+        &self,
+        room: &str,
+        since: u64,
+        max: usize,
+    ) -> Result<Option<Vec<Message>>, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = ?")
+            .bind(room)
+            .fetch_optional(&self.pool)
+            .await?;
+        let since = rows::seq_param(since);
+        if last.unwrap_or(0).saturating_sub(since) > i64::try_from(max).unwrap_or(i64::MAX) {
+            return Ok(None);
+        }
+        let found: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \
+             WHERE room = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(room)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(found.into_iter().map(Message::from).collect()))
+    }
+
+    async fn before(&self, room: &str, before: u64, limit: usize) -> Result<Page, StoreError> {
+        let found: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \
+             WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(room)
+        .bind(rows::seq_param(before))
+        .bind(rows::limit_plus_one(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::page_from_newest_first(found, limit))
+    }
+
+    async fn room_stats(&self) -> Result<Vec<RoomStat>, StoreError> {
+        let found: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT name, last_seq, last_ts FROM rooms WHERE last_seq > 0")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found
+            .into_iter()
+            .map(|(room, last_seq, last_ts)| RoomStat {
+                room,
+                last_seq: u64::try_from(last_seq).unwrap_or_default(),
+                last_ts,
+            })
+            .collect())
+    }
+
+    async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token, user_id, user_name, updated_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (token) DO UPDATE SET user_name = excluded.user_name, updated_ms = excluded.updated_ms",
+        )
+        .bind(token)
+        .bind(&user.id)
+        .bind(&user.name)
+        .bind(crate::hub::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let found: Option<(String, String)> =
+            sqlx::query_as("SELECT user_id, user_name FROM sessions WHERE token = ?")
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.map(|(id, name)| User { id, name }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
