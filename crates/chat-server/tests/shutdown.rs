@@ -4,9 +4,7 @@
 mod common;
 
 use chat_protocol::ServerFrame;
-use common::{Backend, TestServer};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use common::{Backend, ChildServer, TestServer};
 use std::time::Duration;
 
 async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(backend: Backend) {
@@ -61,49 +59,16 @@ async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(bac
 
 on_every_backend!(shutdown_stores_and_delivers_pending_messages_then_closes_with_1001);
 
-/// Kills the child if the test fails before it exits on its own.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_binary_exits_0_on_sigterm_after_closing_sockets_with_1001() {
     let backend = Backend::sqlite();
-    let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--addr", "127.0.0.1:0", "--database-url", &backend.url])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = ChildGuard(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited early").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name=Ada"))
+    let server = ChildServer::spawn(&backend.url);
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("?name=Ada"))
         .await
         .unwrap();
     common::next_frame(&mut ws).await; // welcome
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.signal("TERM");
     assert_eq!(common::close_code(&mut ws).await, 1001);
-    let exit = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = server.wait().await;
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }

@@ -1,9 +1,12 @@
 //! A real server on port 0 and real WebSocket clients, shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 mod backend;
+mod child;
+pub mod proxy;
 
 pub use backend::Backend;
+pub use child::ChildServer;
 
 use chat_protocol::{ClientFrame, ServerFrame, User};
 use chat_server::{Config, Server};
