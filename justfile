@@ -26,3 +26,12 @@ fmt:
 lint:
     cargo fmt --all -- --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# Benchmarks on a release build; each prints Markdown rows for BENCHMARKS.md.
+# The PostgreSQL rows use a scratch schema in POSTGRES and are skipped if it is unreachable.
+bench POSTGRES="postgres://postgres@127.0.0.1:5432/test":
+    cargo build --locked --release -p chat-bench
+    target/release/chat-bench store --database sqlite --senders 100 --rooms 10 --messages 2000
+    target/release/chat-bench store --database sqlite --senders 1000 --rooms 100 --messages 200
+    -target/release/chat-bench store --database {{POSTGRES}} --senders 100 --rooms 10 --messages 2000
+    -target/release/chat-bench store --database {{POSTGRES}} --senders 1000 --rooms 100 --messages 200

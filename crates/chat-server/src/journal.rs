@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 /// Most messages stored in one batch.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 4096;
 /// Appends that may wait for the writer before senders are made to wait.
 const QUEUE_DEPTH: usize = 8192;
 

@@ -45,24 +45,30 @@ impl Store for PgStore {
         rooms.sort_unstable();
         let last_ts = batch.last().map_or(0, |m| m.ts);
         let mut tx = self.pool.begin().await?;
-        let mut next_seq: HashMap<&str, i64> = HashMap::new();
-        for (room, count) in rooms {
-            let last: i64 = sqlx::query_scalar(
-                "INSERT INTO rooms (name, last_seq, last_ts) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE \
-                 SET last_seq = rooms.last_seq + EXCLUDED.last_seq, last_ts = EXCLUDED.last_ts \
-                 RETURNING last_seq",
-            )
-            .bind(room)
-            .bind(count)
-            .bind(last_ts)
-            .fetch_one(&mut *tx)
-            .await?;
-            next_seq.insert(room, last - count + 1);
-        }
+        // One statement reserves a block of seqs in every room of the batch.
+        let reserved: Vec<(String, i64)> = sqlx::query_as(
+            "INSERT INTO rooms (name, last_seq, last_ts) \
+             SELECT name, count, $3 FROM UNNEST($1::text[], $2::int8[]) AS batch (name, count) \
+             ON CONFLICT (name) DO UPDATE \
+             SET last_seq = rooms.last_seq + EXCLUDED.last_seq, last_ts = EXCLUDED.last_ts \
+             RETURNING name, last_seq",
+        )
+        .bind(rooms.iter().map(|(room, _)| *room).collect::<Vec<_>>())
+        .bind(rooms.iter().map(|(_, count)| *count).collect::<Vec<_>>())
+        .bind(last_ts)
+        .fetch_all(&mut *tx)
+        .await?;
+        let counts: HashMap<&str, i64> = rooms.into_iter().collect();
+        let mut next_seq: HashMap<String, i64> = reserved
+            .into_iter()
+            .map(|(room, last)| {
+                let first = last - counts.get(room.as_str()).copied().unwrap_or(0) + 1;
+                (room, first)
+            })
+            .collect();
         let mut seqs = Vec::with_capacity(batch.len());
         for message in &batch {
-            let next = next_seq.entry(message.room.as_str()).or_insert(1);
+            let next = next_seq.entry(message.room.clone()).or_insert(1);
             seqs.push(*next);
             *next += 1;
         }

@@ -2,7 +2,8 @@
 //!
 //! Only the journal appends, one batch at a time, so seqs are assigned here from the
 //! `rooms` table inside the batch's transaction; `BEGIN IMMEDIATE` takes the write lock
-//! up front so a concurrent session write waits instead of failing the batch.
+//! up front so a concurrent session write waits instead of failing the batch. A batch
+//! costs a fixed handful of statements however many rooms it touches.
 
 use super::rows::{self, MessageRow};
 use super::{NewMessage, Page, RoomStat, Store, StoreError};
@@ -14,9 +15,11 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Bound parameters per message row; SQLite allows 32766 per statement.
+/// Most bound parameters SQLite takes in one statement.
+const MAX_BINDS: usize = 32766;
+/// Bound parameters per message row.
 const COLUMNS: usize = 7;
-const ROWS_PER_INSERT: usize = 32766 / COLUMNS;
+const ROWS_PER_INSERT: usize = MAX_BINDS / COLUMNS;
 
 /// History and sessions in an SQLite database file.
 pub struct SqliteStore {
@@ -46,13 +49,18 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut next_seq: HashMap<String, i64> = HashMap::new();
-        for (room, _) in rows::rooms_in_batch(&batch) {
-            let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = ?")
-                .bind(room)
-                .fetch_optional(&mut *tx)
-                .await?;
-            next_seq.insert(room.to_owned(), last.unwrap_or(0) + 1);
+        let rooms = rows::rooms_in_batch(&batch);
+        let mut next_seq: HashMap<String, i64> = HashMap::with_capacity(rooms.len());
+        for chunk in rooms.chunks(MAX_BINDS) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM rooms WHERE name IN (");
+            let mut names = select.separated(", ");
+            for (room, _) in chunk {
+                names.push_bind(*room);
+            }
+            select.push(")");
+            let found: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
+            next_seq.extend(found.into_iter().map(|(room, last)| (room, last + 1)));
         }
         let mut seqs = Vec::with_capacity(batch.len());
         for message in &batch {
@@ -79,16 +87,20 @@ impl Store for SqliteStore {
             insert.build().execute(&mut *tx).await?;
         }
         let last_ts = batch.last().map_or(0, |m| m.ts);
-        for (room, next) in &next_seq {
-            sqlx::query(
-                "INSERT INTO rooms (name, last_seq, last_ts) VALUES (?, ?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
-            )
-            .bind(room)
-            .bind(next - 1)
-            .bind(last_ts)
-            .execute(&mut *tx)
-            .await?;
+        let updates: Vec<(&String, i64)> = next_seq
+            .iter()
+            .map(|(room, next)| (room, next - 1))
+            .collect();
+        for chunk in updates.chunks(MAX_BINDS / 3) {
+            let mut upsert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO rooms (name, last_seq, last_ts) ");
+            upsert.push_values(chunk, |mut row, (room, last_seq)| {
+                row.push_bind(*room).push_bind(*last_seq).push_bind(last_ts);
+            });
+            upsert.push(
+                " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
+            );
+            upsert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(batch
