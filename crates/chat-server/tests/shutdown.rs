@@ -5,7 +5,6 @@ mod common;
 
 use chat_protocol::ServerFrame;
 use common::{Backend, ChildServer, TestServer};
-use std::time::Duration;
 
 async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(backend: Backend) {
     let server = TestServer::start(&backend).await;
@@ -17,8 +16,10 @@ async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(bac
     for i in 0..50 {
         ada.say("lobby", &format!("last words {i}"), None).await;
     }
-    // Give the frames time to reach the server's reader, not to be handled.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The pong proves the server has handled every send (frames are handled in order);
+    // the messages themselves may still be on their way through the journal.
+    ada.send(&chat_protocol::ClientFrame::Ping).await;
+    ada.recv_until(|f| matches!(f, ServerFrame::Pong)).await;
     server.stop().await.unwrap();
     let mut seqs = Vec::new();
     let code = loop {

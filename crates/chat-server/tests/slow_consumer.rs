@@ -6,12 +6,18 @@ mod common;
 use chat_protocol::{ClientFrame, ServerFrame, SystemEvent};
 use common::{Backend, TestServer, close_code, next_frame};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::MaybeTlsStream;
 
 const READERS: usize = 20;
+/// The sender stays at most this many messages ahead of the slowest healthy reader, so a
+/// healthy reader is never more than WINDOW x 2 KB (well under the queue limit) behind,
+/// however busy the machine is. Only the client that reads nothing falls further.
+const WINDOW: u64 = 32;
+/// How long the sender waits for the healthy readers to catch up before failing.
+const STALL: Duration = Duration::from_secs(10);
 /// Sends stop here even if the slow client was never closed, so the test fails, not hangs.
 const MAX_MESSAGES: usize = 20_000;
 
@@ -48,8 +54,10 @@ async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
     next_frame(&mut slow).await; // joined; from here on it reads nothing
 
     let slow_gone = Arc::new(AtomicBool::new(false));
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..READERS).map(|_| AtomicU64::new(0)).collect());
     let mut readers = Vec::new();
     for r in 0..READERS {
+        let progress = progress.clone();
         let mut client = server.connect(&format!("reader{r}")).await;
         client.join("room").await;
         let slow_gone = slow_gone.clone();
@@ -66,6 +74,7 @@ async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
                         worst = worst.max(micros_since(start) - sent);
                         received += 1;
                         assert_eq!(message.seq, received, "no message lost or reordered");
+                        progress[r].store(received, Ordering::SeqCst);
                     }
                     ServerFrame::System {
                         event: SystemEvent::Leave,
@@ -85,6 +94,21 @@ async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
     let mut pace = tokio::time::interval(Duration::from_millis(1));
     while !slow_gone.load(Ordering::SeqCst) && sent < MAX_MESSAGES {
         pace.tick().await;
+        let waiting_since = Instant::now();
+        while progress
+            .iter()
+            .map(|p| p.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(0)
+            + WINDOW
+            < sent as u64
+        {
+            assert!(
+                waiting_since.elapsed() < STALL,
+                "healthy readers stalled at message {sent}: fan-out is waiting on someone"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         sender
             .say("room", &format!("{} {padding}", micros_since(start)), None)
             .await;
