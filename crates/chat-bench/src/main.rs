@@ -1,8 +1,15 @@
-//! `chat-bench`: measures the chat server. Each scenario prints a Markdown table row so
-//! results can go straight into `BENCHMARKS.md`.
+//! `chat-bench`: measures the chat server. Each scenario prints Markdown table rows so
+//! results can go straight into `BENCHMARKS.md`; `suite` runs the standard set.
 
+mod clients;
+mod fanout;
+mod idle;
+mod process;
+mod report;
 mod stats;
 mod store;
+mod suite;
+mod wire;
 
 use clap::{Parser, Subcommand};
 
@@ -18,16 +25,37 @@ enum Scenario {
     /// Stored messages per second through the journal (group commit) into a database,
     /// with many concurrent senders; then one sender's commit latency.
     Store(store::StoreArgs),
+    /// Rooms of clients over real sockets, publishers at a fixed total rate.
+    Fanout(fanout::FanoutArgs),
+    /// Many idle joined connections: server memory per connection.
+    Idle(idle::IdleArgs),
+    /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
+    Suite(suite::SuiteArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Thousands of sockets need more descriptors than a default soft limit allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         match cli.scenario {
             Scenario::Store(args) => store::run(args).await,
+            Scenario::Fanout(args) => {
+                let result = fanout::run(args).await?;
+                println!("{}", report::FANOUT_HEADER);
+                println!("{}", report::fanout_row("fanout", &result));
+                Ok(())
+            }
+            Scenario::Idle(args) => {
+                let result = idle::run(args).await?;
+                println!("{}", report::IDLE_HEADER);
+                println!("{}", report::idle_row(&result));
+                Ok(())
+            }
+            Scenario::Suite(args) => suite::run(args).await,
         }
     })
 }

@@ -18,6 +18,7 @@ pub use config::Config;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use hub::Hub;
 use journal::Journal;
 use state::AppState;
@@ -64,6 +65,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = self.state.shutdown.clone();
+        // Frames are small and latency matters: never let Nagle hold one back waiting
+        // for an ACK (with delayed ACKs that is up to 40 ms per message).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -8,8 +8,7 @@
 use axum::extract::ws::Utf8Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{Notify, mpsc};
 
 /// Why a connection is being closed, and so which close code its peer gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +60,37 @@ impl CloseReason {
 pub struct Closing;
 
 /// State shared by every handle to one connection's queue and by its writer.
+///
+/// Closing is an atomic read on every push and one `Notify` wait per task for the whole
+/// connection: this sits on the fan-out hot path, where a lock per frame showed up in
+/// profiles.
 #[derive(Debug)]
 pub struct OutboxShared {
     queued_bytes: AtomicUsize,
     limit_bytes: usize,
+    /// 0 while open, else the first [`CloseReason`].
     reason: AtomicU8,
-    closing: CancellationToken,
+    closed: Notify,
 }
 
 impl OutboxShared {
-    /// Resolves once the connection starts closing, for whatever reason.
-    pub fn closing(&self) -> &CancellationToken {
-        &self.closing
+    /// Whether the connection has started closing.
+    pub fn is_closing(&self) -> bool {
+        self.reason.load(Ordering::Acquire) != 0
+    }
+
+    /// Resolves once the connection starts closing, for whatever reason. Create it once
+    /// per task and poll it by reference, rather than once per loop iteration.
+    pub async fn wait_closing(&self) {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closing() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The first reason given to [`OutboxShared::close`], if any.
@@ -82,10 +100,12 @@ impl OutboxShared {
 
     /// Starts closing; the first reason wins, later ones are ignored.
     pub fn close(&self, reason: CloseReason) {
-        let _first =
+        let first =
             self.reason
                 .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
-        self.closing.cancel();
+        if first.is_ok() {
+            self.closed.notify_waiters();
+        }
     }
 
     /// The writer reports bytes it has handed to the socket.
@@ -94,15 +114,27 @@ impl OutboxShared {
     }
 }
 
+/// What the writer takes from the queue. Control items travel in the same queue as
+/// frames so that the writer waits on one thing only: its hot loop is receive, write.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A serialized text frame.
+    Frame(Utf8Bytes),
+    /// Time to send a WebSocket ping.
+    Ping,
+    /// The connection started closing; look at the reason.
+    Wake,
+}
+
 /// A cheap, cloneable handle for queueing frames to one connection.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    tx: mpsc::UnboundedSender<Utf8Bytes>,
+    tx: mpsc::UnboundedSender<Outgoing>,
     shared: Arc<OutboxShared>,
 }
 
 /// The writer's end of an [`Outbox`].
-pub type OutboxReceiver = mpsc::UnboundedReceiver<Utf8Bytes>;
+pub type OutboxReceiver = mpsc::UnboundedReceiver<Outgoing>;
 
 impl Outbox {
     /// A new queue that holds at most `limit_bytes` of unsent frames.
@@ -112,7 +144,7 @@ impl Outbox {
             queued_bytes: AtomicUsize::new(0),
             limit_bytes,
             reason: AtomicU8::new(0),
-            closing: CancellationToken::new(),
+            closed: Notify::new(),
         });
         (Outbox { tx, shared }, rx)
     }
@@ -120,7 +152,7 @@ impl Outbox {
     /// Queues a frame without waiting. A client more than the limit behind is closed
     /// with 1013 instead, so that it can never slow anyone else down.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Closing> {
-        if self.shared.closing.is_cancelled() {
+        if self.shared.is_closing() {
             return Err(Closing);
         }
         let len = frame.len();
@@ -129,13 +161,24 @@ impl Outbox {
         // refuse a frame that a fresh connection could deliver.
         if before > 0 && before + len > self.shared.limit_bytes {
             self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.shared.close(CloseReason::SlowConsumer);
+            self.close(CloseReason::SlowConsumer);
             return Err(Closing);
         }
-        self.tx.send(frame).map_err(|_| {
+        self.tx.send(Outgoing::Frame(frame)).map_err(|_| {
             self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             Closing
         })
+    }
+
+    /// Starts closing the connection (the first reason wins) and wakes its writer.
+    pub fn close(&self, reason: CloseReason) {
+        self.shared.close(reason);
+        let _ = self.tx.send(Outgoing::Wake);
+    }
+
+    /// Asks the writer to send a WebSocket ping.
+    pub fn ping(&self) {
+        let _ = self.tx.send(Outgoing::Ping);
     }
 
     /// The state shared with the writer.
@@ -160,7 +203,7 @@ mod tests {
         assert_eq!(outbox.push(Utf8Bytes::from_static("1234")), Ok(()));
         assert_eq!(outbox.push(Utf8Bytes::from_static("1")), Err(Closing));
         assert_eq!(outbox.shared().reason(), Some(CloseReason::SlowConsumer));
-        assert!(outbox.shared().closing().is_cancelled());
+        assert!(outbox.shared().is_closing());
         assert_eq!(outbox.push(Utf8Bytes::from_static("")), Err(Closing));
     }
 
@@ -182,8 +225,30 @@ mod tests {
     #[test]
     fn the_first_close_reason_wins() {
         let (outbox, _rx) = Outbox::new(4);
-        outbox.shared().close(CloseReason::Shutdown);
-        outbox.shared().close(CloseReason::SlowConsumer);
+        outbox.close(CloseReason::Shutdown);
+        outbox.close(CloseReason::SlowConsumer);
         assert_eq!(outbox.shared().reason(), Some(CloseReason::Shutdown));
+    }
+}
+
+#[cfg(test)]
+mod closing_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn waiters_before_and_after_the_close_both_resolve() {
+        let (outbox, _rx) = Outbox::new(10);
+        let shared = outbox.shared().clone();
+        let early = tokio::spawn(async move { shared.wait_closing().await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        outbox.close(CloseReason::Idle);
+        tokio::time::timeout(Duration::from_secs(1), early)
+            .await
+            .expect("an early waiter wakes")
+            .expect("task");
+        tokio::time::timeout(Duration::from_secs(1), outbox.shared().wait_closing())
+            .await
+            .expect("a late waiter returns at once");
     }
 }

@@ -11,6 +11,7 @@ use chat_protocol::ServerFrame;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Runs a connection to its end. The reader runs here; writes happen on a separate task
 /// so that handling a frame never waits for this peer's socket, and vice versa.
@@ -18,12 +19,7 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
     let conn = app.next_conn_id();
     let (sink, mut stream) = socket.split();
     let (outbox, rx) = Outbox::new(app.config.max_queue_bytes);
-    let writer = tokio::spawn(writer::run(
-        sink,
-        rx,
-        outbox.shared().clone(),
-        app.config.ping_interval,
-    ));
+    let writer = tokio::spawn(writer::run(sink, rx, outbox.shared().clone()));
     let welcome = ServerFrame::Welcome {
         user: identity.user.clone(),
         session: identity.session,
@@ -39,39 +35,62 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
         let _ = app.journal.flush().await;
     }
     session.leave_all();
-    outbox.shared().close(reason);
+    outbox.close(reason);
     drop(stream);
     let _ = writer.await;
     tracing::debug!(conn, ?reason, "disconnected");
 }
 
+/// Reads and handles frames until something ends the connection. Also keeps time for
+/// the connection: pings every `ping_interval`, and gives up on a peer silent for
+/// `idle_timeout`. It wakes only for client frames and those deadlines, never per
+/// delivery.
 async fn read_until_closed(
     stream: &mut SplitStream<WebSocket>,
     session: &mut Session,
     app: &AppState,
     outbox: &Outbox,
 ) -> CloseReason {
-    let closing = outbox.shared().closing().clone();
+    let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
+    let closing = outbox.shared().wait_closing();
+    let shutdown = app.shutdown.cancelled();
+    let mut heard = Instant::now();
+    let mut next_ping = heard + ping_every;
+    let timer = tokio::time::sleep_until(next_ping.min(heard + idle));
+    tokio::pin!(closing, shutdown, timer);
     loop {
         let next = tokio::select! {
             biased;
-            () = closing.cancelled() => {
+            () = &mut closing => {
                 return outbox.shared().reason().unwrap_or(CloseReason::PeerGone);
             }
-            () = app.shutdown.cancelled() => return CloseReason::Shutdown,
-            next = tokio::time::timeout(app.config.idle_timeout, stream.next()) => next,
+            () = &mut shutdown => return CloseReason::Shutdown,
+            () = &mut timer => {
+                let now = Instant::now();
+                if now >= heard + idle {
+                    return CloseReason::Idle;
+                }
+                if now >= next_ping {
+                    outbox.ping();
+                    next_ping = now + ping_every;
+                }
+                timer.as_mut().reset(next_ping.min(heard + idle));
+                continue;
+            }
+            next = stream.next() => next,
         };
         let message = match next {
-            Err(_elapsed) => return CloseReason::Idle,
-            Ok(None) => return CloseReason::PeerGone,
-            Ok(Some(Err(err))) => return reason_for_read_error(err),
-            Ok(Some(Ok(message))) => message,
+            None => return CloseReason::PeerGone,
+            Some(Err(err)) => return reason_for_read_error(err),
+            Some(Ok(message)) => message,
         };
+        // Any frame, pongs included, proves the peer alive; tungstenite answers pings.
+        heard = Instant::now();
+        timer.as_mut().reset(next_ping.min(heard + idle));
         match message {
             Message::Text(text) => session.handle(text.as_str()).await,
             Message::Binary(_) => return CloseReason::Binary,
             Message::Close(_) => return CloseReason::PeerGone,
-            // Any frame, pongs included, proves the peer alive; tungstenite answers pings.
             Message::Ping(_) | Message::Pong(_) => {}
         }
     }

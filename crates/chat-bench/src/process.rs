@@ -1,0 +1,119 @@
+//! The server under test: started as a child process (pinned to a CPU when asked) and
+//! observed through `/proc`, so CPU time and memory are the server's own.
+
+use anyhow::Context;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `chat-server`, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: String,
+    database: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `binary` on a free port with a fresh SQLite file and no rate limit, pinned
+    /// to `cpu` with `taskset` when given.
+    pub fn start(binary: &str, cpu: Option<usize>, extra_args: &[String]) -> anyhow::Result<Self> {
+        let database =
+            std::env::temp_dir().join(format!("chat-bench-server-{}.db", std::process::id()));
+        remove_database(&database);
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string(), binary]);
+                c
+            }
+            None => Command::new(binary),
+        };
+        command
+            .args(["--addr", "127.0.0.1:0", "--rate-per-sec", "0"])
+            .args([
+                "--database-url",
+                &format!("sqlite://{}", database.display()),
+            ])
+            .args(extra_args)
+            .env("RUST_LOG", "warn,chat_server=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().context("server exited before listening")??;
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(ServerProcess {
+            child,
+            addr,
+            database,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_database(&self.database);
+    }
+}
+
+fn remove_database(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.to_path_buf().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// CPU time and resident memory of a process, read from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub rss_bytes: u64,
+}
+
+/// Clock ticks per second of `/proc/PID/stat` times; 100 on every Linux we run on.
+const TICKS_PER_SEC: u64 = 100;
+
+/// Reads the process's user+system CPU time and RSS.
+pub fn usage(pid: u32) -> anyhow::Result<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("odd stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
+        + fields.get(12).context("stime")?.parse::<u64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")?;
+    Ok(Usage {
+        cpu: Duration::from_millis(ticks * 1000 / TICKS_PER_SEC),
+        rss_bytes: rss_kb * 1024,
+    })
+}
