@@ -303,11 +303,14 @@ async fn receive(
         duplicated: 0,
         latency_us: new_histogram(),
     };
+    // One future for the whole run: re-creating it per frame would take a lock per frame.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         let message = tokio::select! {
             biased;
             message = stream.next() => message,
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
         };
         let text = match message {
             Some(Ok(Message::Text(text))) => text,

@@ -5,6 +5,7 @@ use crate::stats::{Percentiles, ms};
 use chat_protocol::User;
 use chat_server::hub::Hub;
 use chat_server::journal::{Append, Journal};
+use chat_server::metrics::Metrics;
 use chat_server::store;
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,9 +43,10 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
 
 async fn measure(args: &StoreArgs, database_url: &str) -> anyhow::Result<()> {
     let store = store::open(database_url).await?;
-    let hub = Arc::new(Hub::default());
+    let metrics = Arc::new(Metrics::default());
+    let hub = Arc::new(Hub::new(metrics.clone()));
     let background = TaskTracker::new();
-    let journal = Journal::start(store.clone(), hub, &background);
+    let journal = Journal::start(store.clone(), hub, metrics, &background);
     let before = stored_total(store.as_ref()).await?;
 
     let text = "x".repeat(args.text_len);

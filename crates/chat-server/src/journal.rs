@@ -6,6 +6,7 @@
 //! throughput is not one commit per message while a lone message still goes out at once.
 
 use crate::hub::{ConnId, Hub, Origin, encode};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::store::{NewMessage, Store};
 use chat_protocol::{ErrorCode, ServerFrame, User};
@@ -56,9 +57,14 @@ pub struct Journal {
 impl Journal {
     /// Starts the writer task on `tracker`. It stops when every handle is dropped, after
     /// storing what was queued.
-    pub fn start(store: Arc<dyn Store>, hub: Arc<Hub>, tracker: &TaskTracker) -> Journal {
+    pub fn start(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+        tracker: &TaskTracker,
+    ) -> Journal {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tracker.spawn(run_writer(rx, store, hub));
+        tracker.spawn(run_writer(rx, store, hub, metrics));
         Journal { tx }
     }
 
@@ -82,7 +88,12 @@ impl Journal {
     }
 }
 
-async fn run_writer(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, hub: Arc<Hub>) {
+async fn run_writer(
+    mut rx: mpsc::Receiver<Command>,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut ids = ulid::Generator::new();
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
@@ -109,7 +120,7 @@ async fn run_writer(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, hub:
             }
         }
         if !batch.is_empty() {
-            store_and_deliver(store.as_ref(), &hub, batch, senders).await;
+            store_and_deliver(store.as_ref(), &hub, &metrics, batch, senders).await;
         }
         for done in barriers {
             let _ = done.send(());
@@ -120,12 +131,15 @@ async fn run_writer(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, hub:
 async fn store_and_deliver(
     store: &dyn Store,
     hub: &Hub,
+    metrics: &Metrics,
     batch: Vec<NewMessage>,
     senders: Vec<Option<Sender>>,
 ) {
     let count = batch.len();
+    let started = std::time::Instant::now();
     match store.append_batch(batch).await {
         Ok(stored) => {
+            metrics.stored_batch(stored.len(), started.elapsed());
             for (message, sender) in stored.into_iter().zip(senders) {
                 let origin = sender.map(|s| Origin {
                     conn: s.conn,
@@ -137,6 +151,7 @@ async fn store_and_deliver(
         Err(err) => {
             tracing::error!(error = %err, messages = count, "storing a batch failed");
             for sender in senders.into_iter().flatten() {
+                metrics.error(ErrorCode::Internal);
                 let frame = encode(&ServerFrame::error(
                     ErrorCode::Internal,
                     "the message could not be stored; nothing was sent",

@@ -8,6 +8,7 @@ pub mod hub;
 pub mod identity;
 pub mod journal;
 pub mod limits;
+pub mod metrics;
 pub mod outbox;
 pub mod state;
 pub mod store;
@@ -39,10 +40,11 @@ impl Server {
         let store = store::open(&config.database_url)
             .await
             .with_context(|| format!("opening storage {:?}", config.database_url))?;
-        let hub = Arc::new(Hub::default());
+        let metrics = Arc::new(metrics::Metrics::default());
+        let hub = Arc::new(Hub::new(metrics.clone()));
         let background = TaskTracker::new();
-        let journal = Journal::start(store.clone(), hub.clone(), &background);
-        let state = Arc::new(AppState::new(config, store, hub, journal));
+        let journal = Journal::start(store.clone(), hub.clone(), metrics.clone(), &background);
+        let state = Arc::new(AppState::new(config, store, hub, journal, metrics));
         Ok(Server { state, background })
     }
 
@@ -53,6 +55,7 @@ impl Server {
             .route("/api/rooms", get(http::list_rooms))
             .route("/api/rooms/{room}/messages", get(http::room_messages))
             .route("/healthz", get(http::healthz))
+            .route("/metrics", get(http::metrics))
             .fallback_service(http::static_files(&self.state.config.static_dir))
             .with_state(self.state.clone())
     }

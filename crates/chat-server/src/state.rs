@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub journal: Journal,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for their close frames.
@@ -23,12 +25,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Arc<dyn Store>, hub: Arc<Hub>, journal: Journal) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        journal: Journal,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         AppState {
             config,
             store,
             hub,
             journal,
+            metrics,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

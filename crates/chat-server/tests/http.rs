@@ -67,3 +67,62 @@ async fn the_browser_app_is_served_with_an_index_fallback() {
     assert_eq!((status, body.as_str()), (200, "<title>chat</title>"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The value of one sample line, e.g. `chat_connections 2`.
+fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_what_happens() {
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
+    let mut ada = server.connect("Ada").await;
+    let mut bob = server.connect("Bob").await;
+    ada.join("lobby").await;
+    bob.join("lobby").await;
+    ada.recv().await; // bob's join notice
+    ada.say("lobby", "hello", None).await;
+    ada.recv().await;
+    bob.recv().await;
+    ada.say("elsewhere", "nope", None).await; // not joined
+    ada.recv().await;
+
+    let (status, body) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&body, "chat_connections"), 2.0);
+    assert_eq!(sample(&body, "chat_room_subscriptions"), 2.0);
+    assert_eq!(sample(&body, "chat_messages_stored_total"), 1.0);
+    assert_eq!(sample(&body, "chat_deliveries_total"), 2.0);
+    assert_eq!(sample(&body, "chat_slow_consumer_closes_total"), 0.0);
+    assert_eq!(
+        sample(&body, r#"chat_errors_total{code="not_joined"}"#),
+        1.0
+    );
+    assert_eq!(sample(&body, r#"chat_errors_total{code="internal"}"#), 0.0);
+    assert_eq!(sample(&body, "chat_store_commit_seconds_count"), 1.0);
+    assert!(
+        body.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+
+    drop(bob.ws);
+    ada.recv().await; // bob's leave notice
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, body) = server.get("/metrics").await;
+        if sample(&body, "chat_connections") == 1.0 {
+            assert_eq!(sample(&body, "chat_room_subscriptions"), 1.0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob is never counted out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

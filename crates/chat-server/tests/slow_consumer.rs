@@ -137,5 +137,10 @@ async fn a_client_that_never_reads_is_closed_and_the_others_keep_up() {
     }
     // The slow client, reading at last, finds its data and then close code 1013.
     assert_eq!(close_code(&mut slow).await, 1013);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_slow_consumer_closes_total 1\n"),
+        "the close is counted:\n{metrics}"
+    );
     eprintln!("slow client closed after {sent} messages of 2 KB");
 }

@@ -2,10 +2,12 @@
 
 mod health;
 mod messages;
+mod metrics;
 mod rooms;
 
 pub use health::healthz;
 pub use messages::room_messages;
+pub use metrics::metrics;
 pub use rooms::list_rooms;
 
 use std::path::Path;

@@ -7,12 +7,13 @@
 
 mod room;
 
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use axum::extract::ws::Utf8Bytes;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 use room::{Room, Subscriber};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -38,9 +39,9 @@ pub struct Presence {
 }
 
 /// The in-process registry of rooms and their subscribers.
-#[derive(Debug, Default)]
 pub struct Hub {
     rooms: Mutex<HashMap<String, Room>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Returned by [`Hub::subscribe`]: the caller must finish with [`Hub::complete_join`].
@@ -53,6 +54,13 @@ pub enum Subscribed {
 }
 
 impl Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Hub {
+            rooms: Mutex::new(HashMap::new()),
+            metrics,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Room>> {
         // Every critical section leaves the maps consistent before anything can panic.
         self.rooms
@@ -89,6 +97,7 @@ impl Hub {
         }
         room.subscribers
             .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
+        self.metrics.subscriptions.inc();
         Subscribed::New
     }
 
@@ -141,6 +150,7 @@ impl Hub {
         let Some(subscriber) = room.subscribers.remove(&conn) else {
             return false;
         };
+        self.metrics.subscriptions.dec();
         if let Some(user) = room.remove_member(&subscriber.user_id) {
             let notice = encode(&ServerFrame::System {
                 room: room_name.to_owned(),
@@ -177,6 +187,9 @@ impl Hub {
         let mut rooms = self.lock();
         if let Some(room) = rooms.get_mut(&room_name) {
             room.broadcast_message(seq, &plain, own.as_ref());
+            self.metrics
+                .deliveries
+                .inc_by(room.subscribers.len() as u64);
         }
     }
 

@@ -27,9 +27,13 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
     };
     let _ = outbox.push(encode(&welcome));
     tracing::debug!(conn, user = %identity.user.id, "connected");
+    app.metrics.connections.inc();
 
     let mut session = Session::new(conn, identity.user, outbox.clone(), app.clone());
     let reason = read_until_closed(&mut stream, &mut session, &app, &outbox).await;
+    if reason == CloseReason::SlowConsumer {
+        app.metrics.slow_consumer_closes.inc();
+    }
     if reason == CloseReason::Shutdown {
         // Store (and deliver) what this client sent before its socket closes.
         let _ = app.journal.flush().await;
@@ -38,6 +42,7 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
     outbox.close(reason);
     drop(stream);
     let _ = writer.await;
+    app.metrics.connections.dec();
     tracing::debug!(conn, ?reason, "disconnected");
 }
 

@@ -53,6 +53,7 @@ impl Session {
                 Ok(frame) => frame.client_ref().map(str::to_owned),
                 Err(err) => err.client_ref.clone(),
             };
+            self.app.metrics.error(ErrorCode::RateLimited);
             self.send(&ServerFrame::Error {
                 code: ErrorCode::RateLimited,
                 message: "too many frames; slow down".to_owned(),
@@ -242,6 +243,7 @@ impl Session {
     }
 
     fn refuse(&self, refusal: Refusal, client_ref: Option<String>) {
+        self.app.metrics.error(refusal.code);
         self.send(&ServerFrame::error(
             refusal.code,
             refusal.message,
