@@ -6,9 +6,13 @@
 //! healthy client absorb a burst of small frames while still capping memory.
 
 use axum::extract::ws::Utf8Bytes;
-use std::sync::Arc;
+use futures_util::task::AtomicWaker;
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use tokio::sync::{Notify, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use tokio::sync::Notify;
 
 /// Why a connection is being closed, and so which close code its peer gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,12 @@ pub struct Closing;
 /// profiles.
 #[derive(Debug)]
 pub struct OutboxShared {
+    /// Frames and control items for the writer. A plain locked deque rather than a
+    /// channel: it allocates nothing until used (idle connections are the common case),
+    /// and the writer takes everything queued with one lock.
+    queue: Mutex<VecDeque<Outgoing>>,
+    /// The writer, when it is waiting for the queue.
+    writer: AtomicWaker,
     queued_bytes: AtomicUsize,
     limit_bytes: usize,
     /// 0 while open, else the first [`CloseReason`].
@@ -108,6 +118,18 @@ impl OutboxShared {
         }
     }
 
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Outgoing>> {
+        // Pushing and taking cannot panic midway: a poisoned lock holds a valid deque.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn enqueue(&self, item: Outgoing) {
+        self.queue().push_back(item);
+        self.writer.wake();
+    }
+
     /// The writer reports bytes it has handed to the socket.
     pub fn written(&self, bytes: usize) {
         self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -129,24 +151,61 @@ pub enum Outgoing {
 /// A cheap, cloneable handle for queueing frames to one connection.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    tx: mpsc::UnboundedSender<Outgoing>,
     shared: Arc<OutboxShared>,
 }
 
-/// The writer's end of an [`Outbox`].
-pub type OutboxReceiver = mpsc::UnboundedReceiver<Outgoing>;
+/// The writer's end of an [`Outbox`]: there is one per connection.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    shared: Arc<OutboxShared>,
+}
+
+impl OutboxReceiver {
+    /// Waits until something is queued, then moves everything queued into `batch`
+    /// (which must be empty).
+    pub async fn take_all(&mut self, batch: &mut VecDeque<Outgoing>) {
+        poll_fn(|cx| {
+            if self.try_take_all(batch) {
+                return Poll::Ready(());
+            }
+            self.shared.writer.register(cx.waker());
+            // Something may have been queued between the check and the registration.
+            if self.try_take_all(batch) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Moves everything queued into `batch` (which must be empty) without waiting;
+    /// false when nothing was queued.
+    pub fn try_take_all(&mut self, batch: &mut VecDeque<Outgoing>) -> bool {
+        let mut queue = self.shared.queue();
+        if queue.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut *queue, batch);
+        true
+    }
+}
 
 impl Outbox {
     /// A new queue that holds at most `limit_bytes` of unsent frames.
     pub fn new(limit_bytes: usize) -> (Outbox, OutboxReceiver) {
-        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(OutboxShared {
+            queue: Mutex::new(VecDeque::new()),
+            writer: AtomicWaker::new(),
             queued_bytes: AtomicUsize::new(0),
             limit_bytes,
             reason: AtomicU8::new(0),
             closed: Notify::new(),
         });
-        (Outbox { tx, shared }, rx)
+        let receiver = OutboxReceiver {
+            shared: shared.clone(),
+        };
+        (Outbox { shared }, receiver)
     }
 
     /// Queues a frame without waiting. A client more than the limit behind is closed
@@ -164,21 +223,19 @@ impl Outbox {
             self.close(CloseReason::SlowConsumer);
             return Err(Closing);
         }
-        self.tx.send(Outgoing::Frame(frame)).map_err(|_| {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            Closing
-        })
+        self.shared.enqueue(Outgoing::Frame(frame));
+        Ok(())
     }
 
     /// Starts closing the connection (the first reason wins) and wakes its writer.
     pub fn close(&self, reason: CloseReason) {
         self.shared.close(reason);
-        let _ = self.tx.send(Outgoing::Wake);
+        self.shared.enqueue(Outgoing::Wake);
     }
 
     /// Asks the writer to send a WebSocket ping.
     pub fn ping(&self) {
-        let _ = self.tx.send(Outgoing::Ping);
+        self.shared.enqueue(Outgoing::Ping);
     }
 
     /// The state shared with the writer.

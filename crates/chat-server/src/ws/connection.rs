@@ -93,7 +93,9 @@ async fn read_until_closed(
         heard = Instant::now();
         timer.as_mut().reset(next_ping.min(heard + idle));
         match message {
-            Message::Text(text) => session.handle(text.as_str()).await,
+            // Boxed: the handler's state (store queries and all) then costs memory only
+            // while a frame is being handled, not for every idle connection.
+            Message::Text(text) => Box::pin(session.handle(text.as_str())).await,
             Message::Binary(_) => return CloseReason::Binary,
             Message::Close(_) => return CloseReason::PeerGone,
             Message::Ping(_) | Message::Pong(_) => {}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// Per-socket read buffer. tungstenite's default is 128 KiB per socket, which dominates
 /// an idle connection's memory; frames larger than this still arrive, in several reads.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 /// Frames are gathered up to this many bytes before a socket write, so a burst of small
 /// frames leaves in few writes; each batch ends with a flush anyway.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;

@@ -9,11 +9,12 @@ use crate::outbox::{CloseReason, OutboxReceiver, OutboxShared, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Bytes gathered into one batch before flushing; more frames wait for the next batch.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Queue items whose memory a writer keeps between bursts.
+const RETAINED_BATCH_CAPACITY: usize = 64;
 /// How long a closing connection may take to take its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -23,11 +24,12 @@ type Sink = SplitSink<WebSocket, Message>;
 pub async fn run(mut sink: Sink, mut rx: OutboxReceiver, shared: Arc<OutboxShared>) {
     let closing = shared.wait_closing();
     tokio::pin!(closing);
+    let mut batch = VecDeque::new();
     while !shared.is_closing() {
-        let Some(first) = rx.recv().await else { break };
+        rx.take_all(&mut batch).await;
         let written = tokio::select! {
             biased;
-            result = write(&mut sink, &mut rx, first) => result,
+            result = write(&mut sink, &mut batch) => result,
             // Reached only while the write is blocked: a peer that reads nothing must
             // not keep its connection open.
             () = &mut closing => break,
@@ -39,22 +41,23 @@ pub async fn run(mut sink: Sink, mut rx: OutboxReceiver, shared: Arc<OutboxShare
                 return;
             }
         }
+        if batch.capacity() > RETAINED_BATCH_CAPACITY {
+            // A burst is over: give its memory back rather than keep it per connection.
+            batch = VecDeque::new();
+        }
     }
     let reason = shared.reason().unwrap_or(CloseReason::PeerGone);
-    let _ = tokio::time::timeout(CLOSE_GRACE, say_goodbye(&mut sink, &mut rx, reason)).await;
+    let goodbye = say_goodbye(&mut sink, &mut rx, &mut batch, reason);
+    let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
 }
 
-/// Writes `first` and whatever else is queued, up to [`MAX_BATCH_BYTES`], with one
-/// flush. Returns the frame bytes written, for the outbox's accounting.
-async fn write(
-    sink: &mut Sink,
-    rx: &mut OutboxReceiver,
-    first: Outgoing,
-) -> Result<usize, axum::Error> {
-    let mut bytes = feed(sink, first).await?;
-    while bytes < MAX_BATCH_BYTES {
-        let Ok(next) = rx.try_recv() else { break };
-        bytes += feed(sink, next).await?;
+/// Writes every item of `batch` with one flush at the end (tungstenite still writes out
+/// whenever its buffer passes the write buffer size). Returns the frame bytes written,
+/// for the outbox's accounting.
+async fn write(sink: &mut Sink, batch: &mut VecDeque<Outgoing>) -> Result<usize, axum::Error> {
+    let mut bytes = 0;
+    while let Some(item) = batch.pop_front() {
+        bytes += feed(sink, item).await?;
     }
     sink.flush().await?;
     Ok(bytes)
@@ -76,13 +79,23 @@ async fn feed(sink: &mut Sink, item: Outgoing) -> Result<usize, axum::Error> {
 }
 
 /// Sends what is still queued (unless the peer is too slow for it) and the close frame.
-async fn say_goodbye(sink: &mut Sink, rx: &mut OutboxReceiver, reason: CloseReason) {
+async fn say_goodbye(
+    sink: &mut Sink,
+    rx: &mut OutboxReceiver,
+    batch: &mut VecDeque<Outgoing>,
+    reason: CloseReason,
+) {
     if !matches!(reason, CloseReason::SlowConsumer | CloseReason::PeerGone) {
-        while let Ok(item) = rx.try_recv() {
-            if let Outgoing::Frame(frame) = item
-                && sink.feed(Message::Text(frame)).await.is_err()
-            {
-                return;
+        loop {
+            for item in batch.drain(..) {
+                if let Outgoing::Frame(frame) = item
+                    && sink.feed(Message::Text(frame)).await.is_err()
+                {
+                    return;
+                }
+            }
+            if !rx.try_take_all(batch) {
+                break;
             }
         }
     }
