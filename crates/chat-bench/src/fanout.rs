@@ -70,7 +70,21 @@ pub struct FanoutResult {
     pub server_rss_peak: Option<u64>,
     /// CPU the load generator itself used while publishing.
     pub bench_cpu: Duration,
-    pub silent_close_codes: Vec<Option<u16>>,
+    pub silent_ends: Vec<SilentEnd>,
+    /// The server's own count of connections closed with 1013 (from `/metrics`).
+    pub slow_consumer_closes: Option<u64>,
+}
+
+/// How a client that never read was found at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilentEnd {
+    /// The server closed it with this code.
+    Closed(u16),
+    /// The server dropped the connection without a close frame reaching it (the frame
+    /// waited behind unread data longer than the server's close grace).
+    Dropped,
+    /// Still connected.
+    Open,
 }
 
 impl FanoutResult {
@@ -180,11 +194,16 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
     let bench_before = process::usage(std::process::id())?.cpu;
     let publishing = Instant::now();
     let mut publishers = Vec::new();
-    let mut sinks = sinks.into_iter();
-    for room in 0..args.rooms {
-        for p in 0..args.publishers_per_room {
+    // The first `publishers_per_room` clients of each room publish to it.
+    let mut by_room: Vec<Vec<_>> = (0..args.rooms).map(|_| Vec::new()).collect();
+    for (room, sink) in sinks {
+        if by_room[room].len() < args.publishers_per_room {
+            by_room[room].push(sink);
+        }
+    }
+    for (room, room_sinks) in by_room.into_iter().enumerate() {
+        for (p, sink) in room_sinks.into_iter().enumerate() {
             let index = room * args.publishers_per_room + p;
-            let Some((_, sink)) = sinks.next() else { break };
             let interval = Duration::from_secs_f64(publishers_total as f64 / args.rate);
             // Spread the publishers evenly over the interval: the offered load is a
             // steady rate, not bursts of every publisher at once.
@@ -235,7 +254,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         server_cpu: before.zip(after).map(|(b, a)| a.cpu.saturating_sub(b.cpu)),
         server_rss_peak: pid.map(|_| peak_rss.load(Ordering::SeqCst)),
         bench_cpu,
-        silent_close_codes: Vec::new(),
+        silent_ends: Vec::new(),
+        slow_consumer_closes: None,
     };
     for receiver in receivers {
         let tally = receiver.await?;
@@ -250,8 +270,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         .saturating_sub(result.deliveries - result.duplicated)
         .max(result.lost);
     for socket in silent {
-        result.silent_close_codes.push(close_code(socket).await);
+        result.silent_ends.push(silent_end(socket).await);
     }
+    result.slow_consumer_closes = slow_consumer_closes(&addr).await;
     Ok(result)
 }
 
@@ -355,14 +376,31 @@ async fn sample_rss(pid: u32, peak: Arc<AtomicU64>, mut stop: watch::Receiver<bo
     }
 }
 
-/// Reads a silent client's backlog to find how the server closed it, if it did.
-async fn close_code(mut socket: Socket) -> Option<u16> {
+/// Reads a silent client's backlog to find how the server ended it, if it did.
+async fn silent_end(mut socket: Socket) -> SilentEnd {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, socket.next()).await {
-            Ok(Some(Ok(Message::Close(Some(frame))))) => return Some(frame.code.into()),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                return SilentEnd::Closed(frame.code.into());
+            }
             Ok(Some(Ok(_))) => {}
-            _ => return None,
+            Ok(Some(Err(_)) | None) => return SilentEnd::Dropped,
+            Err(_) => return SilentEnd::Open,
         }
     }
+}
+
+/// Reads `chat_slow_consumer_closes_total` from the server's `/metrics`.
+async fn slow_consumer_closes(addr: &str) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix("chat_slow_consumer_closes_total "))
+        .and_then(|value| value.trim().parse().ok())
 }

@@ -1,20 +1,27 @@
 //! Markdown rows for results.
 
-use crate::fanout::FanoutResult;
+use crate::fanout::{FanoutResult, SilentEnd};
 use crate::idle::IdleResult;
 
-pub const FANOUT_HEADER: &str = "| scenario | rooms x clients | msg/s offered | deliveries/s | min ms | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | server CPU µs/delivery | server core % | load gen core % | server peak RSS MB | silent clients closed |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const FANOUT_HEADER: &str = "| scenario | rooms x clients | msg/s offered | deliveries/s | min ms | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | server CPU µs/delivery | server core % | load gen core % | server peak RSS MB | clients that never read |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 pub fn fanout_row(name: &str, r: &FanoutResult) -> String {
     let ms = |q: f64| format!("{:.2}", r.latency_us.value_at_quantile(q) as f64 / 1000.0);
-    let silent = if r.silent_close_codes.is_empty() {
+    let silent = if r.silent_ends.is_empty() {
         "-".to_owned()
     } else {
-        r.silent_close_codes
+        r.silent_ends
             .iter()
-            .map(|c| c.map_or("open".to_owned(), |c| c.to_string()))
+            .map(|end| match end {
+                SilentEnd::Closed(code) => format!("closed {code}"),
+                SilentEnd::Dropped => "dropped".to_owned(),
+                SilentEnd::Open => "still open".to_owned(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
+            + &r.slow_consumer_closes.map_or(String::new(), |n| {
+                format!(" (server: {n} closed with 1013)")
+            })
     };
     format!(
         "| {name} | {} x {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.0} | {} | {silent} |",
