@@ -59,8 +59,12 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         Ok(())
     };
     for rate in [100.0, 500.0] {
-        let result = fanout::run(args.fanout(1, 1000, 10, rate)).await?;
-        row(&format!("1: one room, {rate:.0} msg/s"), &result, &mut out)?;
+        let result = median_of_three(&args.fanout(1, 1000, 10, rate)).await?;
+        row(
+            &format!("1: one room, {rate:.0} msg/s (median of 3)"),
+            &result,
+            &mut out,
+        )?;
     }
     // Costs should not grow with the room: ~100 000 deliveries/s at three room sizes.
     for (clients, rate) in [(100, 1000.0), (5000, 20.0)] {
@@ -108,17 +112,19 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         )?;
     }
     if let Some(failed) = &failed {
+        let server = failed.server_load().unwrap_or(0.0) * 100.0;
+        let bench = failed.bench_load() * 100.0;
+        let verdict = if (server - bench).abs() < 5.0 {
+            "both were at their limit"
+        } else if server > bench {
+            "the server ran out first"
+        } else {
+            "the load generator ran out first"
+        };
         writeln!(
             out,
-            "At {:.0} msg/s: server at {:.0}% of its core, load generator at {:.0}% of its core: {} ran out first.",
+            "At {:.0} msg/s: server at {server:.0}% of its core, load generator at {bench:.0}% of its core: {verdict}.",
             failed.args.rate,
-            failed.server_load().unwrap_or(0.0) * 100.0,
-            failed.bench_load() * 100.0,
-            if failed.server_load().unwrap_or(0.0) >= failed.bench_load() {
-                "the server"
-            } else {
-                "the load generator"
-            },
         )?;
     }
 
@@ -165,7 +171,10 @@ fn machine(args: &SuiteArgs) -> String {
             })
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The machine's CPUs, not this process's: the load generator is usually pinned to one.
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(1);
     let date = std::process::Command::new("date")
         .arg("+%Y-%m-%d")
         .output()
@@ -181,4 +190,15 @@ fn machine(args: &SuiteArgs) -> String {
         args.commit,
         args.duration.as_secs()
     )
+}
+
+/// Runs a scenario three times and keeps the run with the median p99: one noisy run on
+/// a shared machine should not decide the headline figure.
+async fn median_of_three(args: &FanoutArgs) -> anyhow::Result<FanoutResult> {
+    let mut runs = Vec::with_capacity(3);
+    for _ in 0..3 {
+        runs.push(fanout::run(args.clone()).await?);
+    }
+    runs.sort_by(|a, b| a.p99_ms().total_cmp(&b.p99_ms()));
+    Ok(runs.swap_remove(1))
 }
