@@ -1,0 +1,524 @@
+//! The client's state and the pure reducer that applies server frames to it.
+//!
+//! No web APIs here, so it is tested natively with plain `cargo test`. Time comes in as
+//! an argument (`now_ms`) for the same reason.
+
+use chat_protocol::{ClientFrame, ErrorCode, Message, ServerFrame, SystemEvent, User};
+use std::collections::{BTreeMap, HashMap};
+
+/// How long a typing indicator lasts without a refresh.
+pub const TYPING_TTL_MS: i64 = 5_000;
+
+/// Everything the app shows, derived only from server frames and the user's actions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatState {
+    pub me: Option<User>,
+    pub session: Option<String>,
+    /// Joined rooms by name.
+    pub rooms: BTreeMap<String, RoomState>,
+    /// The room on screen.
+    pub current: Option<String>,
+    next_ref: u64,
+}
+
+/// One joined room.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomState {
+    /// Stored messages by seq: ordered, and a duplicate delivery replaces itself.
+    pub messages: BTreeMap<u64, Message>,
+    /// Join and leave notices, each placed after the messages it followed.
+    pub notices: Vec<Notice>,
+    /// Messages sent from this tab that the server has not confirmed yet (or refused).
+    pub pending: Vec<Pending>,
+    pub members: Vec<User>,
+    /// Who is typing, with when their indicator expires.
+    pub typing: HashMap<String, (User, i64)>,
+    pub unread: u32,
+    /// Older messages exist on the server.
+    pub more: bool,
+}
+
+/// A presence notice in a room's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub user: User,
+    pub event: SystemEvent,
+    pub ts: i64,
+    /// The newest message seq when the notice arrived: it is shown after that message.
+    pub after_seq: u64,
+}
+
+/// A message on its way, identified by the `ref` the server echoes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub client_ref: String,
+    pub text: String,
+    /// `None` while sending; the reason once the server refused it.
+    pub failed: Option<String>,
+}
+
+impl RoomState {
+    /// The newest seq seen: what a reconnect passes as `since`.
+    pub fn last_seq(&self) -> u64 {
+        self.messages.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The oldest seq held: where paging back continues from.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.messages.keys().next().copied()
+    }
+
+    /// Users whose indicator has not expired at `now_ms`, by name.
+    pub fn typing_names(&self, now_ms: i64) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .typing
+            .values()
+            .filter(|(_, until)| *until > now_ms)
+            .map(|(user, _)| user.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn insert(&mut self, message: Message) -> bool {
+        let is_new = !self.messages.contains_key(&message.seq);
+        self.typing.remove(&message.from.id);
+        self.messages.insert(message.seq, message);
+        is_new
+    }
+}
+
+impl ChatState {
+    /// Applies one frame from the server.
+    pub fn apply(&mut self, frame: ServerFrame, now_ms: i64) {
+        match frame {
+            ServerFrame::Welcome { user, session, .. } => {
+                self.me = Some(user);
+                self.session = Some(session);
+            }
+            ServerFrame::Joined {
+                room,
+                members,
+                history,
+                more,
+                recovered,
+            } => {
+                let state = self.rooms.entry(room.clone()).or_default();
+                state.members = members;
+                // A full recovery continues the timeline; otherwise older history has a
+                // hole in it, so start again from what the server sent.
+                if recovered == Some(false) {
+                    state.messages.clear();
+                    state.notices.clear();
+                }
+                if recovered.is_none() || state.messages.is_empty() {
+                    state.more = more;
+                }
+                // A message sent just before a connection dropped may have been stored
+                // with only its echo lost: if the recovered history has it, it is sent.
+                // (The protocol has no idempotency key; same author and text is the test.)
+                let me = self.me.as_ref().map(|u| u.id.clone());
+                state.pending.retain(|p| {
+                    !history
+                        .iter()
+                        .any(|m| Some(&m.from.id) == me.as_ref() && m.text == p.text)
+                });
+                for message in history {
+                    state.insert(message);
+                }
+                if self.current.is_none() {
+                    self.current = Some(room);
+                }
+            }
+            ServerFrame::Left { room } => {
+                self.rooms.remove(&room);
+                if self.current.as_deref() == Some(room.as_str()) {
+                    self.current = self.rooms.keys().next().cloned();
+                }
+            }
+            ServerFrame::Message {
+                message,
+                client_ref,
+            } => self.receive(message, client_ref),
+            ServerFrame::System {
+                room,
+                event,
+                user,
+                ts,
+            } => {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    match event {
+                        SystemEvent::Join => {
+                            if !state.members.iter().any(|m| m.id == user.id) {
+                                state.members.push(user.clone());
+                            }
+                        }
+                        SystemEvent::Leave => {
+                            state.members.retain(|m| m.id != user.id);
+                            state.typing.remove(&user.id);
+                        }
+                    }
+                    let after_seq = state.last_seq();
+                    state.notices.push(Notice {
+                        user,
+                        event,
+                        ts,
+                        after_seq,
+                    });
+                }
+            }
+            ServerFrame::Typing { room, user, active } => {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    if active {
+                        state
+                            .typing
+                            .insert(user.id.clone(), (user, now_ms + TYPING_TTL_MS));
+                    } else {
+                        state.typing.remove(&user.id);
+                    }
+                }
+            }
+            ServerFrame::History {
+                room,
+                messages,
+                more,
+            } => {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.more = more;
+                    for message in messages {
+                        state.insert(message);
+                    }
+                }
+            }
+            ServerFrame::Error {
+                code,
+                message,
+                client_ref: Some(client_ref),
+                ..
+            } => self.fail(&client_ref, code, message),
+            ServerFrame::Error { .. }
+            | ServerFrame::Queued
+            | ServerFrame::Matched { .. }
+            | ServerFrame::Pong => {}
+        }
+    }
+
+    fn receive(&mut self, message: Message, client_ref: Option<String>) {
+        let current = self.current.clone();
+        let mine = self.me.as_ref().is_some_and(|me| me.id == message.from.id);
+        let Some(state) = self.rooms.get_mut(&message.room) else {
+            return;
+        };
+        if let Some(r) = &client_ref {
+            state.pending.retain(|p| &p.client_ref != r);
+        }
+        let is_current = current.as_deref() == Some(message.room.as_str());
+        if state.insert(message) && !is_current && !mine {
+            state.unread += 1;
+        }
+    }
+
+    fn fail(&mut self, client_ref: &str, code: ErrorCode, message: String) {
+        for state in self.rooms.values_mut() {
+            if let Some(pending) = state
+                .pending
+                .iter_mut()
+                .find(|p| p.client_ref == client_ref)
+            {
+                pending.failed = Some(format!("{message} ({code})"));
+            }
+        }
+    }
+
+    /// Records a message the user is sending and returns the frame to send.
+    pub fn send(&mut self, room: &str, text: &str) -> Option<ClientFrame> {
+        let text = chat_protocol::validate::text(text).ok()?.to_owned();
+        let state = self.rooms.get_mut(room)?;
+        self.next_ref += 1;
+        let client_ref = format!("c{}", self.next_ref);
+        state.pending.push(Pending {
+            client_ref: client_ref.clone(),
+            text: text.clone(),
+            failed: None,
+        });
+        Some(ClientFrame::Send {
+            room: room.to_owned(),
+            text,
+            client_ref: Some(client_ref),
+        })
+    }
+
+    /// Sends a failed message again, under a fresh `ref`.
+    pub fn retry(&mut self, room: &str, client_ref: &str) -> Option<ClientFrame> {
+        let state = self.rooms.get_mut(room)?;
+        let index = state
+            .pending
+            .iter()
+            .position(|p| p.client_ref == client_ref && p.failed.is_some())?;
+        let pending = state.pending.remove(index);
+        self.send(room, &pending.text)
+    }
+
+    /// Shows a room and clears its unread count.
+    pub fn open(&mut self, room: &str) {
+        if let Some(state) = self.rooms.get_mut(room) {
+            state.unread = 0;
+            self.current = Some(room.to_owned());
+        }
+    }
+
+    /// The frames that bring a fresh connection back to where this one was: every room
+    /// rejoined from the last seq seen, then every unconfirmed message again.
+    pub fn resume_frames(&self) -> Vec<ClientFrame> {
+        let joins = self.rooms.iter().map(|(room, state)| ClientFrame::Join {
+            room: room.clone(),
+            since: Some(state.last_seq()),
+        });
+        let resends = self.rooms.iter().flat_map(|(room, state)| {
+            state
+                .pending
+                .iter()
+                .filter(|p| p.failed.is_none())
+                .map(|p| ClientFrame::Send {
+                    room: room.clone(),
+                    text: p.text.clone(),
+                    client_ref: Some(p.client_ref.clone()),
+                })
+        });
+        joins.chain(resends).collect()
+    }
+
+    /// Whether a message is the user's own.
+    pub fn is_mine(&self, message: &Message) -> bool {
+        self.me.as_ref().is_some_and(|me| me.id == message.from.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            name: id.to_uppercase(),
+        }
+    }
+
+    fn message(room: &str, seq: u64, from: &str, text: &str) -> Message {
+        Message {
+            room: room.into(),
+            seq,
+            id: format!("id{seq}"),
+            from: user(from),
+            text: text.into(),
+            ts: 1,
+        }
+    }
+
+    fn joined(room: &str, history: Vec<Message>, recovered: Option<bool>) -> ServerFrame {
+        ServerFrame::Joined {
+            room: room.into(),
+            members: vec![user("me")],
+            history,
+            more: false,
+            recovered,
+        }
+    }
+
+    fn live(m: Message, client_ref: Option<&str>) -> ServerFrame {
+        ServerFrame::Message {
+            message: m,
+            client_ref: client_ref.map(str::to_owned),
+        }
+    }
+
+    fn state_in(room: &str) -> ChatState {
+        let mut state = ChatState::default();
+        state.apply(
+            ServerFrame::Welcome {
+                user: user("me"),
+                session: "s".into(),
+                rooms: vec![],
+            },
+            0,
+        );
+        state.apply(joined(room, vec![], None), 0);
+        state
+    }
+
+    #[test]
+    fn messages_are_ordered_by_seq_and_deduplicated() {
+        let mut state = state_in("r");
+        state.apply(live(message("r", 2, "bob", "b"), None), 0);
+        state.apply(live(message("r", 1, "bob", "a"), None), 0);
+        state.apply(live(message("r", 2, "bob", "b"), None), 0);
+        let texts: Vec<&str> = state.rooms["r"]
+            .messages
+            .values()
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(texts, ["a", "b"]);
+        assert_eq!(state.rooms["r"].last_seq(), 2);
+    }
+
+    #[test]
+    fn a_pending_message_becomes_sent_when_its_ref_comes_back() {
+        let mut state = state_in("r");
+        let frame = state.send("r", "  hello  ").expect("a frame");
+        let ClientFrame::Send {
+            client_ref, text, ..
+        } = frame
+        else {
+            panic!("send frame");
+        };
+        assert_eq!(text, "hello");
+        assert_eq!(state.rooms["r"].pending.len(), 1);
+        state.apply(
+            live(message("r", 1, "me", "hello"), client_ref.as_deref()),
+            0,
+        );
+        assert!(state.rooms["r"].pending.is_empty());
+        assert_eq!(state.rooms["r"].messages.len(), 1);
+        assert!(state.is_mine(&state.rooms["r"].messages[&1]));
+    }
+
+    #[test]
+    fn an_error_for_a_ref_marks_it_failed_and_retry_sends_it_again() {
+        let mut state = state_in("r");
+        let Some(ClientFrame::Send {
+            client_ref: Some(r),
+            ..
+        }) = state.send("r", "hi")
+        else {
+            panic!("send frame");
+        };
+        state.apply(
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                client_ref: Some(r.clone()),
+                retry_ms: Some(100),
+            },
+            0,
+        );
+        let failed = state.rooms["r"].pending[0].failed.clone().expect("failed");
+        assert!(
+            failed.contains("slow down") && failed.contains("rate_limited"),
+            "{failed}"
+        );
+        let again = state.retry("r", &r).expect("retry frame");
+        assert!(matches!(again, ClientFrame::Send { client_ref: Some(new), .. } if new != r));
+        assert_eq!(state.rooms["r"].pending.len(), 1);
+        assert_eq!(state.rooms["r"].pending[0].failed, None);
+    }
+
+    #[test]
+    fn blank_text_is_not_sent() {
+        let mut state = state_in("r");
+        assert_eq!(state.send("r", "   "), None);
+        assert_eq!(state.send("not-joined", "hi"), None);
+    }
+
+    #[test]
+    fn unread_counts_other_rooms_only_and_opening_clears_it() {
+        let mut state = state_in("a");
+        state.apply(joined("b", vec![], None), 0);
+        assert_eq!(state.current.as_deref(), Some("a"));
+        state.apply(live(message("b", 1, "bob", "x"), None), 0);
+        state.apply(live(message("b", 2, "me", "mine"), None), 0);
+        state.apply(live(message("a", 1, "bob", "here"), None), 0);
+        assert_eq!(state.rooms["b"].unread, 1);
+        assert_eq!(state.rooms["a"].unread, 0);
+        state.open("b");
+        assert_eq!(state.rooms["b"].unread, 0);
+        assert_eq!(state.current.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn typing_expires_and_a_message_clears_it() {
+        let mut state = state_in("r");
+        let typing = |active| ServerFrame::Typing {
+            room: "r".into(),
+            user: user("bob"),
+            active,
+        };
+        state.apply(typing(true), 1_000);
+        assert_eq!(state.rooms["r"].typing_names(1_000), ["BOB"]);
+        assert!(
+            state.rooms["r"]
+                .typing_names(1_000 + TYPING_TTL_MS)
+                .is_empty()
+        );
+        state.apply(typing(true), 2_000);
+        state.apply(live(message("r", 1, "bob", "done"), None), 2_100);
+        assert!(state.rooms["r"].typing_names(2_100).is_empty());
+        state.apply(typing(true), 3_000);
+        state.apply(typing(false), 3_100);
+        assert!(state.rooms["r"].typing_names(3_100).is_empty());
+    }
+
+    #[test]
+    fn presence_follows_system_notices() {
+        let mut state = state_in("r");
+        state.apply(live(message("r", 1, "me", "first"), None), 0);
+        let system = |event| ServerFrame::System {
+            room: "r".into(),
+            event,
+            user: user("bob"),
+            ts: 5,
+        };
+        state.apply(system(SystemEvent::Join), 0);
+        assert_eq!(state.rooms["r"].members.len(), 2);
+        assert_eq!(state.rooms["r"].notices[0].after_seq, 1);
+        state.apply(system(SystemEvent::Leave), 0);
+        assert_eq!(state.rooms["r"].members, vec![user("me")]);
+        assert_eq!(state.rooms["r"].notices.len(), 2);
+    }
+
+    #[test]
+    fn resuming_rejoins_from_the_last_seq_and_resends_unconfirmed_messages() {
+        let mut state = state_in("r");
+        state.apply(live(message("r", 7, "bob", "x"), None), 0);
+        state.send("r", "queued while offline");
+        let frames = state.resume_frames();
+        assert_eq!(
+            frames[0],
+            ClientFrame::Join {
+                room: "r".into(),
+                since: Some(7)
+            }
+        );
+        assert!(
+            matches!(&frames[1], ClientFrame::Send { text, .. } if text == "queued while offline")
+        );
+    }
+
+    #[test]
+    fn a_recovered_join_confirms_a_message_whose_echo_was_lost() {
+        let mut state = state_in("r");
+        state.send("r", "did it arrive?");
+        state.apply(
+            joined(
+                "r",
+                vec![message("r", 1, "me", "did it arrive?")],
+                Some(true),
+            ),
+            0,
+        );
+        assert!(state.rooms["r"].pending.is_empty());
+        assert_eq!(state.rooms["r"].messages.len(), 1);
+    }
+
+    #[test]
+    fn an_unrecovered_join_replaces_the_timeline() {
+        let mut state = state_in("r");
+        state.apply(live(message("r", 1, "bob", "old"), None), 0);
+        state.apply(
+            joined("r", vec![message("r", 2000, "bob", "new")], Some(false)),
+            0,
+        );
+        let seqs: Vec<u64> = state.rooms["r"].messages.keys().copied().collect();
+        assert_eq!(seqs, [2000]);
+    }
+}
