@@ -5,18 +5,62 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Build and run the server on http://127.0.0.1:3000 (flags after `--`, e.g. `just run --addr 0.0.0.0:3000`).
-run *ARGS:
-    cargo run --locked --release -p chat-server -- {{ARGS}}
+# Build the browser app and run the server on http://127.0.0.1:3000 (flags after the recipe name, e.g. `just run --addr 0.0.0.0:3000`).
+run *ARGS: setup-web web
+    cargo run --locked --release -p chat-server -- --static-dir dist {{ARGS}}
 
-# Everything CI checks: formatting, lints, the protocol crate for wasm, and all tests.
-test: setup lint
+# Frontend work: the server on :3000 and `trunk serve` with live reload on :8080.
+dev: setup-web
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+    cargo run --locked -p chat-server -- --static-dir dist &
+    server=$!
+    trap 'kill $server' EXIT
+    TRUNK_SKIP_VERSION_CHECK=true trunk serve
+
+# Everything CI checks: formatting, lints, the protocol crate for wasm, the browser app, and all tests (unit, sockets, PostgreSQL, Chromium end-to-end).
+test: setup setup-web lint web
     cargo build --locked -p chat-protocol --target wasm32-unknown-unknown
     cargo test --locked --workspace
 
-# Install the toolchain parts the project needs (idempotent; quick when present).
+# Build the browser app (release) into dist/.
+web:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+    cargo fetch --locked
+    TRUNK_SKIP_VERSION_CHECK=true trunk build --release --offline --locked
+
+# Install what the tests need beyond Rust (idempotent; quick when present): the wasm target and Chromium for the browser tests.
 setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
     rustup target add wasm32-unknown-unknown
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        echo "installing Chromium and ChromeDriver from Debian (first time only)"
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+    fi
+
+# Install the browser app's build tools if missing: trunk 0.21.14, wasm-bindgen-cli 0.2.129 (must equal the crate), wasm-opt (binaryen from npm).
+setup-web:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$HOME/.cargo/bin:$PATH"
+    rustup target add wasm32-unknown-unknown
+    if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
+        echo "installing trunk 0.21.14 (first time only, about 15 minutes)"
+        cargo install --locked trunk@0.21.14
+    fi
+    if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.129'; then
+        echo "installing wasm-bindgen-cli 0.2.129 (first time only, about 5 minutes)"
+        cargo install --locked wasm-bindgen-cli@0.2.129
+    fi
+    if [ ! -x node_modules/.bin/wasm-opt ]; then
+        npm ci --no-audit --no-fund
+    fi
 
 # Format all code.
 fmt:

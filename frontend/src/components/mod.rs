@@ -1,0 +1,11 @@
+//! The app's pieces, one per file.
+
+mod composer;
+mod name_dialog;
+mod room_view;
+mod sidebar;
+
+pub use composer::Composer;
+pub use name_dialog::NameDialog;
+pub use room_view::RoomView;
+pub use sidebar::Sidebar;

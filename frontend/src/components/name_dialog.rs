@@ -1,0 +1,36 @@
+//! First visit: choose a display name (checked with the protocol's own rules).
+
+use chat_protocol::validate;
+use leptos::prelude::*;
+
+#[component]
+pub fn NameDialog(on_done: impl Fn(String) + 'static) -> impl IntoView {
+    let draft = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match validate::display_name(&draft.get_untracked()) {
+            Ok(name) => on_done(name.to_owned()),
+            Err(refusal) => problem.set(Some(refusal.message)),
+        }
+    };
+    view! {
+        <main class="name-dialog">
+            <form on:submit=submit>
+                <h1>"Welcome to Chat"</h1>
+                <label for="name">"Pick a display name"</label>
+                <input
+                    id="name"
+                    name="name"
+                    autocomplete="nickname"
+                    maxlength="32"
+                    placeholder="e.g. Ada"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                />
+                <p class="problem" role="alert">{move || problem.get()}</p>
+                <button type="submit">"Start chatting"</button>
+            </form>
+        </main>
+    }
+}
