@@ -4,6 +4,7 @@ use crate::components::{NameDialog, RoomView, Sidebar};
 use crate::model::ChatState;
 use crate::socket::{self, Outgoing, Status};
 use crate::storage;
+use chat_protocol::{ClientFrame, validate};
 use leptos::prelude::*;
 
 /// The whole app: a name dialog on the first visit, then the chat.
@@ -30,6 +31,19 @@ fn Chat(name: String) -> impl IntoView {
     let state = RwSignal::new(ChatState::default());
     let status = RwSignal::new(Status::Connecting);
     let outgoing: Outgoing = socket::start(name, state, status);
+    // Rejoin last visit's rooms (sent once connected), and remember the rooms joined.
+    for room in storage::rooms() {
+        if validate::room(&room).is_ok_and(|kind| !kind.is_private()) {
+            outgoing.send(ClientFrame::Join { room, since: None });
+        }
+    }
+    Effect::new(move |_| {
+        let rooms: Vec<String> = state.with(|s| s.rooms.keys().cloned().collect());
+        // Empty until the rejoins are answered: don't forget the list in the meantime.
+        if !rooms.is_empty() {
+            storage::set_rooms(&rooms);
+        }
+    });
     provide_context(outgoing);
     // A clock for expiring typing indicators.
     let now = RwSignal::new(socket::now_ms());

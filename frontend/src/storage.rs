@@ -2,6 +2,7 @@
 
 const NAME_KEY: &str = "chat.name";
 const SESSION_KEY: &str = "chat.session";
+const ROOMS_KEY: &str = "chat.rooms";
 
 fn local() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -32,4 +33,15 @@ pub fn session() -> Option<String> {
 
 pub fn set_session(session: &str) {
     set(SESSION_KEY, session);
+}
+
+/// The rooms joined on the last visit, rejoined on the next.
+pub fn rooms() -> Vec<String> {
+    get(ROOMS_KEY)
+        .map(|rooms| rooms.split('\n').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+pub fn set_rooms(rooms: &[String]) {
+    set(ROOMS_KEY, &rooms.join("\n"));
 }

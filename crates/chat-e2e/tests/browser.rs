@@ -28,17 +28,21 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        Self::start_at("127.0.0.1:0".parse().unwrap(), TempDir::new("server")).await
+    }
+
+    /// Starts on `addr` with the database in `dir` (to restart where another stopped).
+    async fn start_at(addr: SocketAddr, dir: TempDir) -> TestServer {
         let dist = workspace_dir().join("dist");
         assert!(
             dist.join("index.html").exists(),
             "no browser app in {}: run `trunk build --release` (just test does)",
             dist.display()
         );
-        let dir = TempDir::new("server");
         let mut config = Config::defaults();
         config.static_dir = dist;
         config.database_url = format!("sqlite://{}", dir.0.join("chat.db").display());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = Server::build(config).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -54,6 +58,23 @@ impl TestServer {
 
     fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+}
+
+impl TestServer {
+    /// Shuts down (sockets get 1001) and hands back the database for a restart.
+    async fn stop(mut self) -> (SocketAddr, TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Wait until the port is free again.
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+            assert!(Instant::now() < deadline, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let dir = TempDir(std::mem::take(&mut self._dir.0));
+        (self.addr, dir)
     }
 }
 
@@ -83,6 +104,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return; // handed on to a restarted server
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -265,4 +289,65 @@ async fn two_people_chat_in_a_room() {
     screenshot(&bob, "room-1280x800").await;
     ada.close().await.unwrap();
     bob.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_identity_rooms_and_history() {
+    let server = TestServer::start().await;
+    let driver = Driver::start().await;
+    let ada = driver.browser(390, 844).await;
+    enter(&ada, &server.url(), "Ada", "lobby").await;
+    say(&ada, "before the reload").await;
+    wait_for_text(&ada, ".message.mine .text", "before the reload").await;
+
+    ada.refresh().await.unwrap();
+    // No name dialog, the room rejoined, and the message is still this user's own.
+    wait_for_text(&ada, ".room-title", "lobby").await;
+    wait_for_text(&ada, ".message.mine .text", "before the reload").await;
+    assert!(
+        ada.find_all(Locator::Css("#name"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    ada.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_after_a_server_restart_and_misses_nothing() {
+    use futures_util::SinkExt;
+    let server = TestServer::start().await;
+    let driver = Driver::start().await;
+    let ada = driver.browser(390, 844).await;
+    enter(&ada, &server.url(), "Ada", "lobby").await;
+    say(&ada, "first").await;
+    wait_for_text(&ada, ".message.mine .text", "first").await;
+
+    let (addr, database) = server.stop().await;
+    // The page notices: its status says it is offline and retrying.
+    ada.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(".status.offline"))
+        .await
+        .unwrap();
+    let server = TestServer::start_at(addr, database).await;
+    // Someone else writes while the page is still waiting to reconnect.
+    let (mut bob, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name=Bob"))
+        .await
+        .unwrap();
+    let frames = [
+        serde_json::json!({"type": "join", "room": "lobby"}),
+        serde_json::json!({"type": "send", "room": "lobby", "text": "sent while you were away"}),
+    ];
+    for frame in frames {
+        bob.send(tokio_tungstenite::tungstenite::Message::text(
+            frame.to_string(),
+        ))
+        .await
+        .unwrap();
+    }
+    wait_for_text(&ada, ".message .text", "sent while you were away").await;
+    wait_for_text(&ada, ".status", "Online").await;
+    drop(server);
+    ada.close().await.unwrap();
 }
