@@ -287,8 +287,11 @@ async fn two_people_chat_in_a_room() {
 
     screenshot(&ada, "room-390x844").await;
     screenshot(&bob, "room-1280x800").await;
-    ada.close().await.unwrap();
+
+    // Bob closes his window: Ada sees him leave.
     bob.close().await.unwrap();
+    wait_for_text(&ada, ".notice", "Bob left").await;
+    ada.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
