@@ -57,7 +57,9 @@ pub trait Store: Send + Sync + 'static {
     async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
 
     /// The latest `limit` messages of a room.
-    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError>;
+    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError> {
+        self.before(room, u64::MAX, limit).await
+    }
 
     /// Every message with `seq > since`, or `None` when there are more than `max`.
     async fn since(

@@ -66,12 +66,7 @@ impl Store for PgStore {
                 (room, first)
             })
             .collect();
-        let mut seqs = Vec::with_capacity(batch.len());
-        for message in &batch {
-            let next = next_seq.entry(message.room.clone()).or_insert(1);
-            seqs.push(*next);
-            *next += 1;
-        }
+        let seqs = rows::assign_seqs(&batch, &mut next_seq);
         let column = |f: fn(&NewMessage) -> &str| batch.iter().map(f).collect::<Vec<_>>();
         sqlx::query(
             "INSERT INTO messages (room, seq, id, user_id, user_name, text, ts) \
@@ -87,15 +82,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(batch
-            .into_iter()
-            .zip(seqs)
-            .map(|(m, seq)| rows::stored(m, seq))
-            .collect())
-    }
-
-    async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError> {
-        self.before(room, u64::MAX, limit).await
+        Ok(rows::stored_batch(batch, seqs))
     }
 
     async fn since(
@@ -109,7 +96,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         let since = rows::seq_param(since);
-        if last.unwrap_or(0).saturating_sub(since) > i64::try_from(max).unwrap_or(i64::MAX) {
+        if rows::too_many_missing(last, since, max) {
             return Ok(None);
         }
         let found: Vec<MessageRow> = sqlx::query_as(
@@ -141,14 +128,7 @@ impl Store for PgStore {
             sqlx::query_as("SELECT name, last_seq, last_ts FROM rooms WHERE last_seq > 0")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(found
-            .into_iter()
-            .map(|(room, last_seq, last_ts)| RoomStat {
-                room,
-                last_seq: u64::try_from(last_seq).unwrap_or_default(),
-                last_ts,
-            })
-            .collect())
+        Ok(rows::room_stats(found))
     }
 
     async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError> {

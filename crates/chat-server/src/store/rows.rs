@@ -1,7 +1,8 @@
 //! Conversions between database rows and protocol values, shared by the SQL stores.
 
-use super::{NewMessage, Page, StoreError};
+use super::{NewMessage, Page, RoomStat, StoreError};
 use chat_protocol::{Message, User};
+use std::collections::HashMap;
 
 /// A `messages` row.
 #[derive(Debug, sqlx::FromRow)]
@@ -41,6 +42,47 @@ pub fn stored(new: NewMessage, seq: i64) -> Message {
         text: new.text,
         ts: new.ts,
     }
+}
+
+/// Gives each message of a batch the next seq of its room, in batch order. `next_seq`
+/// holds each room's first free seq; rooms missing from it start at 1.
+pub fn assign_seqs(batch: &[NewMessage], next_seq: &mut HashMap<String, i64>) -> Vec<i64> {
+    batch
+        .iter()
+        .map(|message| {
+            let next = next_seq.entry(message.room.clone()).or_insert(1);
+            let seq = *next;
+            *next += 1;
+            seq
+        })
+        .collect()
+}
+
+/// The stored messages of a batch, given the seqs assigned to them.
+pub fn stored_batch(batch: Vec<NewMessage>, seqs: Vec<i64>) -> Vec<Message> {
+    batch
+        .into_iter()
+        .zip(seqs)
+        .map(|(m, seq)| stored(m, seq))
+        .collect()
+}
+
+/// Whether more than `max` messages follow `since` in a room whose newest is `last`:
+/// then a `since` join gives up on full recovery.
+pub fn too_many_missing(last: Option<i64>, since: i64, max: usize) -> bool {
+    last.unwrap_or(0).saturating_sub(since) > i64::try_from(max).unwrap_or(i64::MAX)
+}
+
+/// `(name, last_seq, last_ts)` rows as room stats.
+pub fn room_stats(found: Vec<(String, i64, i64)>) -> Vec<RoomStat> {
+    found
+        .into_iter()
+        .map(|(room, last_seq, last_ts)| RoomStat {
+            room,
+            last_seq: u64::try_from(last_seq).unwrap_or_default(),
+            last_ts,
+        })
+        .collect()
 }
 
 /// A seq from the wire as a database integer; values past `i64::MAX` mean "after all".
