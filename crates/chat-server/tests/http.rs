@@ -81,11 +81,7 @@ fn sample(body: &str, name: &str) -> f64 {
 async fn metrics_count_what_happens() {
     let backend = Backend::sqlite();
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await; // bob's join notice
+    let (mut ada, mut bob) = server.pair_in("lobby").await;
     ada.say("lobby", "hello", None).await;
     ada.recv().await;
     bob.recv().await;

@@ -69,11 +69,7 @@ async fn join_replies_joined_with_members_and_announces_to_others(backend: Backe
 
 async fn send_reaches_everyone_and_only_the_sender_gets_the_ref(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await; // bob's system join
+    let (mut ada, mut bob) = server.pair_in("lobby").await;
     ada.say("lobby", "  hello bob  ", Some("c-1")).await;
     let (own, own_ref) = as_message(ada.recv().await);
     let (theirs, their_ref) = as_message(bob.recv().await);
@@ -95,11 +91,7 @@ async fn send_reaches_everyone_and_only_the_sender_gets_the_ref(backend: Backend
 
 async fn typing_goes_to_the_others_only(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await; // bob's system join
+    let (mut ada, mut bob) = server.pair_in("lobby").await;
     ada.send(&ClientFrame::Typing {
         room: "lobby".into(),
         active: true,
@@ -118,11 +110,7 @@ async fn typing_goes_to_the_others_only(backend: Backend) {
 
 async fn leave_replies_left_and_announces_to_others(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await; // bob's system join
+    let (mut ada, mut bob) = server.pair_in("lobby").await;
     bob.send(&ClientFrame::Leave {
         room: "lobby".into(),
     })
@@ -147,11 +135,7 @@ async fn leave_replies_left_and_announces_to_others(backend: Backend) {
 
 async fn disconnect_announces_leave(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await;
+    let (mut ada, bob) = server.pair_in("lobby").await;
     drop(bob.ws);
     match ada.recv().await {
         ServerFrame::System { event, user, .. } => {

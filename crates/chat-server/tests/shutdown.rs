@@ -8,11 +8,7 @@ use common::{Backend, ChildServer, TestServer};
 
 async fn shutdown_stores_and_delivers_pending_messages_then_closes_with_1001(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let mut ada = server.connect("Ada").await;
-    let mut bob = server.connect("Bob").await;
-    ada.join("lobby").await;
-    bob.join("lobby").await;
-    ada.recv().await; // bob's system join
+    let (mut ada, mut bob) = server.pair_in("lobby").await;
     for i in 0..50 {
         ada.say("lobby", &format!("last words {i}"), None).await;
     }

@@ -76,6 +76,20 @@ impl TestServer {
         self.connect_query(&format!("?name={name}")).await
     }
 
+    /// Ada and Bob, both joined to `room`, with Ada past the notice of Bob's join: the
+    /// starting point of most two-person tests.
+    pub async fn pair_in(&self, room: &str) -> (Client, Client) {
+        let mut ada = self.connect("Ada").await;
+        let mut bob = self.connect("Bob").await;
+        ada.join(room).await;
+        bob.join(room).await;
+        match ada.recv().await {
+            ServerFrame::System { user, .. } if user == bob.user => {}
+            other => panic!("expected Bob's join notice, got {other:?}"),
+        }
+        (ada, bob)
+    }
+
     pub async fn connect_query(&self, query: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(query))
             .await
