@@ -107,7 +107,7 @@ async fn session(
     loop {
         match select(read.next(), outgoing.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
+                let Ok(frame) = chat_protocol::decode_server_frame(&text) else {
                     continue;
                 };
                 if let ServerFrame::Welcome { session, .. } = &frame {

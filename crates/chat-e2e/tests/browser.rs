@@ -4,247 +4,13 @@
 //! `/usr/bin/chromium` + `/usr/bin/chromedriver` (which `.ci/run` installs).
 #![allow(clippy::unwrap_used)]
 
-use chat_server::{Config, Server};
-use fantoccini::{Client, ClientBuilder, Locator};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+mod common;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn workspace_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The server on a free port, serving the built app, with a fresh database.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        Self::start_at("127.0.0.1:0".parse().unwrap(), TempDir::new("server")).await
-    }
-
-    /// Starts on `addr` with the database in `dir` (to restart where another stopped).
-    async fn start_at(addr: SocketAddr, dir: TempDir) -> TestServer {
-        let dist = workspace_dir().join("dist");
-        assert!(
-            dist.join("index.html").exists(),
-            "no browser app in {}: run `trunk build --release` (just test does)",
-            dist.display()
-        );
-        let mut config = Config::defaults();
-        config.static_dir = dist;
-        config.database_url = format!("sqlite://{}", dir.0.join("chat.db").display());
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::build(config).await.unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
-    }
-}
-
-impl TestServer {
-    /// Shuts down (sockets get 1001) and hands back the database for a restart.
-    async fn stop(mut self) -> (SocketAddr, TempDir) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // Wait until the port is free again.
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-            assert!(Instant::now() < deadline, "the server did not stop");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let dir = TempDir(std::mem::take(&mut self._dir.0));
-        (self.addr, dir)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "chat-e2e-{what}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.0.as_os_str().is_empty() {
-            return; // handed on to a restarted server
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// chromedriver, killed (with its browsers) when dropped, also when a test fails.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profiles: TempDir,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let profiles = TempDir::new("profiles");
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .env("TMPDIR", &profiles.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)");
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Driver {
-            child,
-            port,
-            _profiles: profiles,
-        }
-    }
-
-    /// A new headless browser window of the given size.
-    async fn browser(&self, width: u32, height: u32) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    format!("--window-size={width},{height}"),
-                ],
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .unwrap();
-        // Headless Chrome clamps --window-size to a minimum width; WebDriver does not.
-        client.set_window_size(width, height).await.unwrap();
-        client
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Types a name and enters the chat, then joins `room`.
-async fn enter(browser: &Client, url: &str, name: &str, room: &str) {
-    browser.goto(url).await.unwrap();
-    let input = browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#name"))
-        .await
-        .unwrap();
-    input.send_keys(name).await.unwrap();
-    browser
-        .find(Locator::Css(".name-dialog button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let join = browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#join-room"))
-        .await
-        .unwrap();
-    join.send_keys(room).await.unwrap();
-    browser
-        .find(Locator::Css(".join button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_text(browser, ".room-title", room).await;
-}
-
-/// Waits until some element matching `css` has exactly `text`.
-async fn wait_for_text(browser: &Client, css: &str, text: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for element in browser.find_all(Locator::Css(css)).await.unwrap() {
-            if element.text().await.unwrap_or_default() == text {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "no {css} with text {text:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn say(browser: &Client, text: &str) {
-    let composer = browser.find(Locator::Css("#message")).await.unwrap();
-    // U+E007 is WebDriver's Enter key.
-    composer
-        .send_keys(&format!("{text}\u{E007}"))
-        .await
-        .unwrap();
-}
-
-async fn screenshot(browser: &Client, name: &str) {
-    let dir = workspace_dir().join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
+use common::{
+    Driver, Peer, SENT_BY_ME, TestServer, WAIT, count_text, enter, say, screenshot, wait_for_text,
+};
+use fantoccini::Locator;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_a_room() {
@@ -317,14 +83,13 @@ async fn a_reload_keeps_identity_rooms_and_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_reconnects_after_a_server_restart_and_misses_nothing() {
-    use futures_util::SinkExt;
+async fn the_page_reconnects_after_a_server_restart_misses_nothing_and_sends_what_waited() {
     let server = TestServer::start().await;
     let driver = Driver::start().await;
     let ada = driver.browser(390, 844).await;
     enter(&ada, &server.url(), "Ada", "lobby").await;
     say(&ada, "first").await;
-    wait_for_text(&ada, ".message.mine .text", "first").await;
+    wait_for_text(&ada, SENT_BY_ME, "first").await;
 
     let (addr, database) = server.stop().await;
     // The page notices: its status says it is offline and retrying.
@@ -333,24 +98,32 @@ async fn the_page_reconnects_after_a_server_restart_and_misses_nothing() {
         .for_element(Locator::Css(".status.offline"))
         .await
         .unwrap();
+    // Written while offline: shown as waiting, sent once the server is back.
+    say(&ada, "written offline").await;
+    wait_for_text(&ada, ".message.pending .text", "written offline").await;
+
     let server = TestServer::start_at(addr, database).await;
     // Someone else writes while the page is still waiting to reconnect.
-    let (mut bob, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name=Bob"))
-        .await
-        .unwrap();
-    let frames = [
-        serde_json::json!({"type": "join", "room": "lobby"}),
-        serde_json::json!({"type": "send", "room": "lobby", "text": "sent while you were away"}),
-    ];
-    for frame in frames {
-        bob.send(tokio_tungstenite::tungstenite::Message::text(
-            frame.to_string(),
-        ))
-        .await
-        .unwrap();
-    }
+    let mut bob = Peer::connect(addr, "Bob").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "sent while you were away").await;
     wait_for_text(&ada, ".message .text", "sent while you were away").await;
     wait_for_text(&ada, ".status", "Online").await;
+
+    // The queued message is confirmed on the page and stored once, as Ada's.
+    wait_for_text(&ada, SENT_BY_ME, "written offline").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count_text(&ada, ".message .text", "written offline").await,
+        1
+    );
+    let history = Peer::connect(addr, "Cy").await.join("lobby").await;
+    let copies: Vec<_> = history
+        .iter()
+        .filter(|m| m.text == "written offline")
+        .collect();
+    assert_eq!(copies.len(), 1, "stored {} times", copies.len());
+    assert_eq!(copies[0].from.name, "Ada");
     drop(server);
     ada.close().await.unwrap();
 }

@@ -9,12 +9,14 @@ mod client;
 mod error;
 mod model;
 mod server;
+mod server_decode;
 pub mod validate;
 
 pub use client::{ClientFrame, FrameDecodeError, decode_client_frame};
 pub use error::ErrorCode;
 pub use model::{Message, PrivateRoom, RoomKind, RoomSummary, SystemEvent, User};
 pub use server::ServerFrame;
+pub use server_decode::decode_server_frame;
 
 /// Largest text frame a peer may send, in bytes; bigger frames close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

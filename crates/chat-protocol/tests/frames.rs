@@ -2,7 +2,7 @@
 
 use chat_protocol::{
     ClientFrame, ErrorCode, Message, PrivateRoom, ServerFrame, SystemEvent, User,
-    decode_client_frame,
+    decode_client_frame, decode_server_frame,
 };
 use serde_json::json;
 
@@ -165,6 +165,8 @@ fn every_server_frame_round_trips() {
         let text = serde_json::to_string(&frame).expect("serialize");
         let back: ServerFrame = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, frame, "{text}");
+        let compact = decode_server_frame(&text).expect("compact decoder");
+        assert_eq!(compact, frame, "{text}");
     }
 }
 

@@ -128,14 +128,31 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
         }
         unseen.set(false);
     };
-    Effect::new(move |previous: Option<usize>| {
-        let count = entries.with(Vec::len);
-        if stuck.get_untracked() {
+    // Where the reader was, as distance from the end of the content, when older history
+    // was asked for: prepending it must not move what they are looking at (Chromium does
+    // not anchor a list scrolled to the very top).
+    let anchor = StoredValue::new(None::<(String, i32)>);
+    Effect::new(move |previous: Option<(usize, Option<String>)>| {
+        let (count, first) = entries.with(|e| (e.len(), e.first().map(Entry::key)));
+        let prepended = previous
+            .as_ref()
+            .is_some_and(|(_, was_first)| was_first.is_some() && *was_first != first);
+        let held = anchor
+            .get_value()
+            .filter(|(room, _)| state.with_untracked(|s| s.current.as_ref() == Some(room)));
+        if prepended && let Some((_, from_end)) = held {
+            anchor.set_value(None);
+            request_animation_frame(move || {
+                if let Some(el) = list.get_untracked() {
+                    el.set_scroll_top(el.scroll_height() - from_end);
+                }
+            });
+        } else if stuck.get_untracked() {
             request_animation_frame(to_bottom);
-        } else if previous.is_some_and(|p| count > p) {
+        } else if previous.is_some_and(|(p, _)| count > p) {
             unseen.set(true);
         }
-        count
+        (count, first)
     });
     let older_requested = StoredValue::new(None::<u64>);
     let on_scroll = {
@@ -161,6 +178,7 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
             });
             if let Some((room, before)) = request {
                 older_requested.set_value(Some(before));
+                anchor.set_value(Some((room.clone(), el.scroll_height() - el.scroll_top())));
                 outgoing.send(ClientFrame::History {
                     room,
                     before,

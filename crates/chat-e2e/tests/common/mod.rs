@@ -1,0 +1,375 @@
+//! The harness of the browser tests: the real server serving `dist/`, chromedriver with
+//! headless Chromium, a protocol-speaking peer, and small page helpers.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use chat_protocol::{ClientFrame, Message, ServerFrame};
+use chat_server::{Config, Server};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A message of mine that the server has confirmed (not pending, not failed).
+pub const SENT_BY_ME: &str = ".message.mine:not(.pending) .text";
+
+pub fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The server on a free port, serving the built app, with a fresh database.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with some settings changed (a rate limit, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = TempDir::new("server");
+        Self::start_configured("127.0.0.1:0".parse().unwrap(), dir, adjust).await
+    }
+
+    /// Starts on `addr` with the database in `dir` (to restart where another stopped).
+    pub async fn start_at(addr: SocketAddr, dir: TempDir) -> TestServer {
+        Self::start_configured(addr, dir, |_| {}).await
+    }
+
+    async fn start_configured(
+        addr: SocketAddr,
+        dir: TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let dist = workspace_dir().join("dist");
+        assert!(
+            dist.join("index.html").exists(),
+            "no browser app in {}: run `trunk build --release` (just test does)",
+            dist.display()
+        );
+        let mut config = Config::defaults();
+        config.static_dir = dist;
+        config.database_url = format!("sqlite://{}", dir.0.join("chat.db").display());
+        adjust(&mut config);
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::build(config).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl TestServer {
+    /// Shuts down (sockets get 1001) and hands back the database for a restart.
+    pub async fn stop(mut self) -> (SocketAddr, TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Wait until the port is free again.
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+            assert!(Instant::now() < deadline, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let dir = TempDir(std::mem::take(&mut self._dir.0));
+        (self.addr, dir)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "chat-e2e-{what}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return; // handed on to a restarted server
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// chromedriver, killed (with its browsers) when dropped, also when a test fails.
+pub struct Driver {
+    child: Child,
+    port: u16,
+    _profiles: TempDir,
+}
+
+impl Driver {
+    pub async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let profiles = TempDir::new("profiles");
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .env("TMPDIR", &profiles.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium-driver)");
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Driver {
+            child,
+            port,
+            _profiles: profiles,
+        }
+    }
+
+    /// A new headless browser window of the given size.
+    pub async fn browser(&self, width: u32, height: u32) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--window-size={width},{height}"),
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap();
+        // Headless Chrome clamps --window-size to a minimum width; WebDriver does not.
+        client.set_window_size(width, height).await.unwrap();
+        client
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Types a name and enters the chat, then joins `room`.
+pub async fn enter(browser: &Client, url: &str, name: &str, room: &str) {
+    browser.goto(url).await.unwrap();
+    let input = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#name"))
+        .await
+        .unwrap();
+    input.send_keys(name).await.unwrap();
+    browser
+        .find(Locator::Css(".name-dialog button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let join = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#join-room"))
+        .await
+        .unwrap();
+    join.send_keys(room).await.unwrap();
+    browser
+        .find(Locator::Css(".join button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(browser, ".room-title", room).await;
+}
+
+/// Waits until some element matching `css` has exactly `text`.
+pub async fn wait_for_text(browser: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for element in browser.find_all(Locator::Css(css)).await.unwrap() {
+            if element.text().await.unwrap_or_default() == text {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "no {css} with text {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn say(browser: &Client, text: &str) {
+    let composer = browser.find(Locator::Css("#message")).await.unwrap();
+    // U+E007 is WebDriver's Enter key.
+    composer
+        .send_keys(&format!("{text}\u{E007}"))
+        .await
+        .unwrap();
+}
+
+pub async fn screenshot(browser: &Client, name: &str) {
+    let dir = workspace_dir().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// How many elements matching `css` have exactly `text`.
+pub async fn count_text(browser: &Client, css: &str, text: &str) -> usize {
+    let mut count = 0;
+    for element in browser.find_all(Locator::Css(css)).await.unwrap() {
+        if element.text().await.unwrap_or_default() == text {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Runs a script in the page and returns its JSON result.
+pub async fn script(browser: &Client, js: &str) -> serde_json::Value {
+    browser.execute(js, vec![]).await.unwrap()
+}
+
+/// Another user, speaking the protocol over a plain WebSocket the way a tool would.
+pub struct Peer {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_ref: u32,
+}
+
+impl Peer {
+    pub async fn connect(addr: SocketAddr, name: &str) -> Peer {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name={name}"))
+            .await
+            .unwrap();
+        let mut peer = Peer {
+            socket,
+            next_ref: 0,
+        };
+        peer.until(|f| matches!(f, ServerFrame::Welcome { .. }))
+            .await;
+        peer
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        use futures_util::SinkExt;
+        let text = serde_json::to_string(frame).unwrap();
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .unwrap();
+    }
+
+    /// Joins `room` and waits for the reply; returns the history it came with.
+    pub async fn join(&mut self, room: &str) -> Vec<Message> {
+        self.send(&ClientFrame::Join {
+            room: room.to_owned(),
+            since: None,
+        })
+        .await;
+        match self
+            .until(|f| matches!(f, ServerFrame::Joined { room: r, .. } if r == room))
+            .await
+        {
+            ServerFrame::Joined { history, .. } => history,
+            _ => unreachable!("until returns the frame it matched"),
+        }
+    }
+
+    /// Says `text` in `room` and waits until the server has stored it.
+    pub async fn say(&mut self, room: &str, text: &str) -> Message {
+        self.next_ref += 1;
+        let client_ref = format!("peer-{}", self.next_ref);
+        self.send(&ClientFrame::Send {
+            room: room.to_owned(),
+            text: text.to_owned(),
+            client_ref: Some(client_ref.clone()),
+        })
+        .await;
+        match self
+            .until(|f| match f {
+                ServerFrame::Message { client_ref: r, .. } => r.as_deref() == Some(&client_ref),
+                ServerFrame::Error { client_ref: r, .. } => {
+                    assert_ne!(r.as_deref(), Some(client_ref.as_str()), "refused: {f:?}");
+                    false
+                }
+                _ => false,
+            })
+            .await
+        {
+            ServerFrame::Message { message, .. } => message,
+            _ => unreachable!("until returns the frame it matched"),
+        }
+    }
+
+    /// Reads frames until one satisfies `wanted`, and returns it.
+    pub async fn until(&mut self, mut wanted: impl FnMut(&ServerFrame) -> bool) -> ServerFrame {
+        use futures_util::StreamExt;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = tokio::time::timeout(left, self.socket.next())
+                .await
+                .expect("the awaited frame did not come");
+            let text = match next {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => text,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended: {other:?}"),
+            };
+            let frame: ServerFrame = serde_json::from_str(&text).unwrap();
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+}
