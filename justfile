@@ -44,7 +44,7 @@ setup:
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
     fi
 
-# Install the browser app's build tools if missing: trunk 0.21.14, wasm-bindgen-cli 0.2.129 (must equal the crate), wasm-opt (binaryen from npm).
+# Install the browser app's build tools if missing: trunk 0.21.14, wasm-bindgen-cli 0.2.129 (must equal the crate), wasm-opt (binaryen) and esbuild from npm.
 setup-web:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -58,7 +58,7 @@ setup-web:
         echo "installing wasm-bindgen-cli 0.2.129 (first time only, about 5 minutes)"
         cargo install --locked wasm-bindgen-cli@0.2.129
     fi
-    if [ ! -x node_modules/.bin/wasm-opt ]; then
+    if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ]; then
         npm ci --no-audit --no-fund
     fi
 

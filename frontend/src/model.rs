@@ -4,7 +4,7 @@
 //! an argument (`now_ms`) for the same reason.
 
 use chat_protocol::{ClientFrame, ErrorCode, Message, ServerFrame, SystemEvent, User};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// How long a typing indicator lasts without a refresh.
 pub const TYPING_TTL_MS: i64 = 5_000;
@@ -31,8 +31,9 @@ pub struct RoomState {
     /// Messages sent from this tab that the server has not confirmed yet (or refused).
     pub pending: Vec<Pending>,
     pub members: Vec<User>,
-    /// Who is typing, with when their indicator expires.
-    pub typing: HashMap<String, (User, i64)>,
+    /// Who is typing (by user id, which keeps the names in a stable order), with when
+    /// their indicator expires.
+    pub typing: BTreeMap<String, (User, i64)>,
     pub unread: u32,
     /// Older messages exist on the server.
     pub more: bool,
@@ -68,16 +69,13 @@ impl RoomState {
         self.messages.keys().next().copied()
     }
 
-    /// Users whose indicator has not expired at `now_ms`, by name.
+    /// Users whose indicator has not expired at `now_ms`, in a stable order.
     pub fn typing_names(&self, now_ms: i64) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .typing
+        self.typing
             .values()
             .filter(|(_, until)| *until > now_ms)
             .map(|(user, _)| user.name.clone())
-            .collect();
-        names.sort();
-        names
+            .collect()
     }
 
     fn insert(&mut self, message: Message) -> bool {

@@ -13,7 +13,7 @@ use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// First wait after a dropped connection; doubles per failed attempt up to the cap.
 const BACKOFF_START_MS: f64 = 500.0;
@@ -103,7 +103,7 @@ async fn session(
     let (mut write, mut read) = socket.split();
     let mut welcomed = false;
     // Refs resent on resuming: the same sends may still wait in the channel.
-    let mut resent: HashSet<String> = HashSet::new();
+    let mut resent: BTreeSet<String> = BTreeSet::new();
     loop {
         match select(read.next(), outgoing.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => {

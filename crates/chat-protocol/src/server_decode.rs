@@ -3,36 +3,78 @@
 //! The derived `Deserialize` of [`ServerFrame`] is correct but large: an internally tagged
 //! enum with a flattened variant makes serde buffer every frame into its generic `Content`
 //! tree and generate one big visitor over every field of every variant (33 KB of wasm,
-//! the largest single function of the browser app). Reading the `type` first and then
-//! decoding the text again into a plain struct for just that variant needs no buffering,
-//! and each plain struct costs little. It parses the text twice, which is cheap at chat
-//! frame sizes. Both decoders accept the same frames; the tests hold them to that.
+//! the largest single function of the browser app). Here one pass notes where each known
+//! field's JSON is (a borrowed [`RawValue`], no copying, no buffering), and only the
+//! fields the frame's `type` needs are then decoded, each with the decoder of its own type.
+//! Both decoders accept the same frames; the tests hold them to that.
 
-use crate::{ErrorCode, Message, PrivateRoom, ServerFrame, SystemEvent, User};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use crate::{Message, ServerFrame};
+use serde::de::{DeserializeOwned, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::fmt;
 
 /// Decodes one server text frame; the same result as `serde_json::from_str::<ServerFrame>`.
 pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error> {
-    let tag: Tag<'_> = serde_json::from_str(text)?;
-    Ok(match tag.kind.as_ref() {
-        "welcome" => fields::<Welcome>(text)?.into(),
-        "joined" => fields::<Joined>(text)?.into(),
-        "left" => ServerFrame::Left {
-            room: fields::<RoomOnly>(text)?.room,
+    let f: Fields<'_> = serde_json::from_str(text)?;
+    let kind: Cow<'_, str> = f.need("type")?;
+    Ok(match kind.as_ref() {
+        "welcome" => ServerFrame::Welcome {
+            user: f.need("user")?,
+            session: f.need("session")?,
+            rooms: f.need("rooms")?,
         },
-        "message" => fields::<MessageFields>(text)?.into(),
-        "system" => fields::<System>(text)?.into(),
-        "typing" => fields::<Typing>(text)?.into(),
-        "history" => fields::<History>(text)?.into(),
+        "joined" => ServerFrame::Joined {
+            room: f.need("room")?,
+            members: f.need("members")?,
+            history: f.need("history")?,
+            more: f.need("more")?,
+            recovered: f.optional("recovered")?,
+        },
+        "left" => ServerFrame::Left {
+            room: f.need("room")?,
+        },
+        "message" => ServerFrame::Message {
+            message: Message {
+                room: f.need("room")?,
+                seq: f.need("seq")?,
+                id: f.need("id")?,
+                from: f.need("from")?,
+                text: f.need("text")?,
+                ts: f.need("ts")?,
+            },
+            client_ref: f.optional("ref")?,
+        },
+        "system" => ServerFrame::System {
+            room: f.need("room")?,
+            event: f.need("event")?,
+            user: f.need("user")?,
+            ts: f.need("ts")?,
+        },
+        "typing" => ServerFrame::Typing {
+            room: f.need("room")?,
+            user: f.need("user")?,
+            active: f.need("active")?,
+        },
+        "history" => ServerFrame::History {
+            room: f.need("room")?,
+            messages: f.need("messages")?,
+            more: f.need("more")?,
+        },
         "queued" => ServerFrame::Queued,
-        "matched" => fields::<Matched>(text)?.into(),
-        "error" => fields::<ErrorFields>(text)?.into(),
+        "matched" => ServerFrame::Matched {
+            room: f.need("room")?,
+            peer: f.need("peer")?,
+        },
+        "error" => ServerFrame::Error {
+            code: f.need("code")?,
+            message: f.need("message")?,
+            client_ref: f.optional("ref")?,
+            retry_ms: f.optional("retry_ms")?,
+        },
         "pong" => ServerFrame::Pong,
-        other => {
-            return Err(serde::de::Error::unknown_variant(other, SERVER_TYPES));
-        }
+        other => return Err(serde_json::Error::unknown_variant(other, SERVER_TYPES)),
     })
 }
 
@@ -42,175 +84,109 @@ const SERVER_TYPES: &[&str] = &[
     "error", "pong",
 ];
 
-fn fields<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
-    serde_json::from_str(text)
-}
+/// The fields any server frame has, by position in [`Fields`].
+const FIELD_NAMES: [&str; 22] = [
+    "type",
+    "user",
+    "session",
+    "rooms",
+    "room",
+    "members",
+    "history",
+    "more",
+    "recovered",
+    "seq",
+    "id",
+    "from",
+    "text",
+    "ts",
+    "ref",
+    "event",
+    "active",
+    "messages",
+    "peer",
+    "code",
+    "message",
+    "retry_ms",
+];
 
-/// Only the tag; every other field is skipped without being built.
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-}
+/// Where each known field's JSON sits in the text; fields of other frame types are not
+/// looked at, and unknown ones are skipped. Written by hand rather than derived because a
+/// derived struct also carries a decoder for the array form of itself, which no server
+/// frame uses and which would double this, the app's largest function.
+struct Fields<'a>([Option<&'a RawValue>; FIELD_NAMES.len()]);
 
-#[derive(Deserialize)]
-struct Welcome {
-    user: User,
-    session: String,
-    rooms: Vec<PrivateRoom>,
-}
+impl Fields<'_> {
+    fn raw(&self, name: &str) -> Option<&RawValue> {
+        let index = FIELD_NAMES.iter().position(|known| *known == name)?;
+        self.0[index]
+    }
 
-impl From<Welcome> for ServerFrame {
-    fn from(f: Welcome) -> Self {
-        ServerFrame::Welcome {
-            user: f.user,
-            session: f.session,
-            rooms: f.rooms,
-        }
+    /// A field every frame of this type has.
+    fn need<T: DeserializeOwned>(&self, name: &'static str) -> Result<T, serde_json::Error> {
+        let raw = self
+            .raw(name)
+            .ok_or_else(|| serde_json::Error::missing_field(name))?;
+        serde_json::from_str(raw.get())
+    }
+
+    /// A field that may be missing or `null`.
+    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, serde_json::Error> {
+        self.raw(name)
+            .map_or(Ok(None), |raw| serde_json::from_str(raw.get()))
     }
 }
 
-#[derive(Deserialize)]
-struct Joined {
-    room: String,
-    members: Vec<User>,
-    history: Vec<Message>,
-    more: bool,
-    #[serde(default)]
-    recovered: Option<bool>,
-}
-
-impl From<Joined> for ServerFrame {
-    fn from(f: Joined) -> Self {
-        ServerFrame::Joined {
-            room: f.room,
-            members: f.members,
-            history: f.history,
-            more: f.more,
-            recovered: f.recovered,
-        }
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 
-#[derive(Deserialize)]
-struct RoomOnly {
-    room: String,
-}
+struct FieldsVisitor;
 
-/// A `message` frame: the message's own fields side by side with `type` and `ref`.
-#[derive(Deserialize)]
-struct MessageFields {
-    room: String,
-    seq: u64,
-    id: String,
-    from: User,
-    text: String,
-    ts: i64,
-    #[serde(rename = "ref", default)]
-    client_ref: Option<String>,
-}
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
 
-impl From<MessageFields> for ServerFrame {
-    fn from(f: MessageFields) -> Self {
-        ServerFrame::Message {
-            message: Message {
-                room: f.room,
-                seq: f.seq,
-                id: f.id,
-                from: f.from,
-                text: f.text,
-                ts: f.ts,
-            },
-            client_ref: f.client_ref,
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a server frame (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Fields([None; FIELD_NAMES.len()]);
+        while let Some(FieldKey(index)) = map.next_key()? {
+            let Some(index) = index else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if fields.0[index].is_some() {
+                return Err(A::Error::duplicate_field(FIELD_NAMES[index]));
+            }
+            fields.0[index] = Some(map.next_value()?);
         }
+        Ok(fields)
     }
 }
 
-#[derive(Deserialize)]
-struct System {
-    room: String,
-    event: SystemEvent,
-    user: User,
-    ts: i64,
-}
+/// A key of a frame object: the index of a known field, or `None` for any other.
+struct FieldKey(Option<usize>);
 
-impl From<System> for ServerFrame {
-    fn from(f: System) -> Self {
-        ServerFrame::System {
-            room: f.room,
-            event: f.event,
-            user: f.user,
-            ts: f.ts,
-        }
+impl<'de> Deserialize<'de> for FieldKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(FieldKeyVisitor)
     }
 }
 
-#[derive(Deserialize)]
-struct Typing {
-    room: String,
-    user: User,
-    active: bool,
-}
+struct FieldKeyVisitor;
 
-impl From<Typing> for ServerFrame {
-    fn from(f: Typing) -> Self {
-        ServerFrame::Typing {
-            room: f.room,
-            user: f.user,
-            active: f.active,
-        }
+impl Visitor<'_> for FieldKeyVisitor {
+    type Value = FieldKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
     }
-}
 
-#[derive(Deserialize)]
-struct History {
-    room: String,
-    messages: Vec<Message>,
-    more: bool,
-}
-
-impl From<History> for ServerFrame {
-    fn from(f: History) -> Self {
-        ServerFrame::History {
-            room: f.room,
-            messages: f.messages,
-            more: f.more,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Matched {
-    room: String,
-    peer: User,
-}
-
-impl From<Matched> for ServerFrame {
-    fn from(f: Matched) -> Self {
-        ServerFrame::Matched {
-            room: f.room,
-            peer: f.peer,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorFields {
-    code: ErrorCode,
-    message: String,
-    #[serde(rename = "ref", default)]
-    client_ref: Option<String>,
-    #[serde(default)]
-    retry_ms: Option<u64>,
-}
-
-impl From<ErrorFields> for ServerFrame {
-    fn from(f: ErrorFields) -> Self {
-        ServerFrame::Error {
-            code: f.code,
-            message: f.message,
-            client_ref: f.client_ref,
-            retry_ms: f.retry_ms,
-        }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<FieldKey, E> {
+        Ok(FieldKey(FIELD_NAMES.iter().position(|known| *known == key)))
     }
 }

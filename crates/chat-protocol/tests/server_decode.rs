@@ -38,6 +38,14 @@ fn an_escaped_type_is_still_recognised() {
 }
 
 #[test]
+fn a_field_of_another_frame_type_is_just_an_unknown_field() {
+    assert_eq!(
+        agree(r#"{"type":"pong","ref":5,"room":[]}"#),
+        Some(ServerFrame::Pong)
+    );
+}
+
+#[test]
 fn optional_fields_default_to_none() {
     assert_eq!(
         agree(r#"{"type":"error","code":"rate_limited","message":"slow"}"#),
@@ -60,7 +68,10 @@ fn malformed_frames_are_refused_by_both() {
         r#"{"type":"system","room":"lobby","event":"wave","user":{"id":"u","name":"n"},"ts":1}"#,
         r#"{"type":"error","code":"nope","message":"m"}"#,
         r#"{"type":"left","room":5}"#,
+        r#"{"type":"left","room":"a","room":"b"}"#,
+        r#"{"type":"pong","type":"pong"}"#,
         r#"{"type":"pong""#,
+        r#"{"type":"message","room":"lobby","seq":1,"id":"x","from":{"id":"u","name":"n"},"text":"t","ts":1,"ref":5}"#,
     ] {
         assert_eq!(agree(text), None, "{text} should be refused");
     }
