@@ -7,7 +7,7 @@
 
 use crate::hub::{ConnId, Hub, Origin, encode};
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, flush_all};
 use crate::store::{NewMessage, Store};
 use chat_protocol::{ErrorCode, ServerFrame, User};
 use std::sync::Arc;
@@ -140,13 +140,17 @@ async fn store_and_deliver(
     match store.append_batch(batch).await {
         Ok(stored) => {
             metrics.stored_batch(stored.len(), started.elapsed());
+            // Queue the whole batch first, then write: one write per connection for
+            // everything this commit holds for it.
+            let mut dirty = Vec::new();
             for (message, sender) in stored.into_iter().zip(senders) {
                 let origin = sender.map(|s| Origin {
                     conn: s.conn,
                     client_ref: s.client_ref,
                 });
-                hub.deliver(message, origin.as_ref());
+                hub.deliver(message, origin.as_ref(), &mut dirty);
             }
+            flush_all(dirty);
         }
         Err(err) => {
             tracing::error!(error = %err, messages = count, "storing a batch failed");

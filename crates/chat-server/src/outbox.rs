@@ -1,24 +1,39 @@
-//! A connection's outgoing queue: ready-serialized frames, bounded in bytes.
+//! A connection's way out: frames are written straight into its socket by whoever
+//! produces them, and queued (bounded in bytes) only while the socket cannot take more.
 //!
-//! Fan-out never waits on a socket: [`Outbox::push`] is synchronous and either queues the
-//! frame or, when the client has fallen more than the limit behind, marks the connection
-//! closing with 1013 and refuses. Bounding by bytes rather than by frame count lets a
-//! healthy client absorb a burst of small frames while still capping memory.
+//! Why: a write that goes through a per-connection writer task costs a task wake-up and
+//! a context switch per delivery, which was the largest avoidable cost of fan-out. Here
+//! the fan-out itself makes the non-blocking write: an idle connection with room in its
+//! socket buffer takes the frame at once. Only when the kernel says "would block" is the
+//! frame queued and the connection's own task woken to wait for the socket, and while it
+//! waits every further frame just joins the queue, so that a backlog leaves in one
+//! vectored write. Fan-out never waits on a socket: a client more than the limit behind
+//! is closed with 1013 instead.
+//!
+//! Callers that deliver many frames at once (a committed batch) use [`Outbox::enqueue`]
+//! and [`Outbox::flush`] so that each connection gets one write for the whole batch.
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
+use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
+
+/// Frames handed to the kernel in one vectored write, at most.
+const MAX_SLICES: usize = 64;
 
 /// Why a connection is being closed, and so which close code its peer gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CloseReason {
-    /// The peer closed or the socket failed: nothing to send.
+    /// The socket failed or ended: nothing to send.
     PeerGone = 1,
     /// The server is shutting down (1001).
     Shutdown = 2,
@@ -30,9 +45,27 @@ pub enum CloseReason {
     TooBig = 5,
     /// The peer did not read fast enough (1013).
     SlowConsumer = 6,
+    /// The peer sent a close frame: answered with 1000.
+    PeerClosed = 7,
+    /// The peer broke the framing rules (1002).
+    Protocol = 8,
+    /// The peer sent text that is not UTF-8 (1007).
+    NotUtf8 = 9,
 }
 
 impl CloseReason {
+    const ALL: [CloseReason; 9] = [
+        CloseReason::PeerGone,
+        CloseReason::Shutdown,
+        CloseReason::Idle,
+        CloseReason::Binary,
+        CloseReason::TooBig,
+        CloseReason::SlowConsumer,
+        CloseReason::PeerClosed,
+        CloseReason::Protocol,
+        CloseReason::NotUtf8,
+    ];
+
     /// The WebSocket close code and reason text sent to the peer.
     pub fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
@@ -42,20 +75,22 @@ impl CloseReason {
             CloseReason::Binary => Some((1003, "binary frames are not supported")),
             CloseReason::TooBig => Some((1009, "frame larger than 64 KiB")),
             CloseReason::SlowConsumer => Some((1013, "too slow to keep up")),
+            CloseReason::PeerClosed => Some((1000, "")),
+            CloseReason::Protocol => Some((1002, "invalid WebSocket framing")),
+            CloseReason::NotUtf8 => Some((1007, "text frames must be UTF-8")),
         }
     }
 
+    /// Whether frames still queued should go out before the close frame.
+    fn delivers_queued(self) -> bool {
+        !matches!(
+            self,
+            CloseReason::SlowConsumer | CloseReason::PeerGone | CloseReason::PeerClosed
+        )
+    }
+
     fn from_u8(value: u8) -> Option<Self> {
-        [
-            CloseReason::PeerGone,
-            CloseReason::Shutdown,
-            CloseReason::Idle,
-            CloseReason::Binary,
-            CloseReason::TooBig,
-            CloseReason::SlowConsumer,
-        ]
-        .into_iter()
-        .find(|reason| *reason as u8 == value)
+        Self::ALL.into_iter().find(|reason| *reason as u8 == value)
     }
 }
 
@@ -63,24 +98,85 @@ impl CloseReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closing;
 
-/// State shared by every handle to one connection's queue and by its writer.
-///
-/// Closing is an atomic read on every push and one `Notify` wait per task for the whole
-/// connection: this sits on the fan-out hot path, where a lock per frame showed up in
-/// profiles.
-#[derive(Debug)]
+/// The write side of a connection, as the outbox drives it.
+pub type Sink = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// What is guarded by the outbox's lock: the socket's write side and what waits for it.
+struct WriteState {
+    sink: Sink,
+    /// Frame bytes not yet written, oldest first; the front one may be partly written.
+    queue: VecDeque<Bytes>,
+    queued_bytes: usize,
+    /// The front frame has been partly written, so it must be finished before anything
+    /// else (even a close frame) may follow.
+    front_started: bool,
+    /// The socket said "would block": the connection's task owns writing until it drains
+    /// the queue. Nobody else polls the socket meanwhile (the task's waker is registered
+    /// there and must not be replaced).
+    blocked: bool,
+}
+
+impl WriteState {
+    /// Writes queued frames until done, blocked, or failed.
+    fn write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.queue.len().min(MAX_SLICES);
+            for (slice, frame) in slices.iter_mut().zip(self.queue.iter()) {
+                *slice = IoSlice::new(frame);
+            }
+            match self.sink.as_mut().poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(written)) => self.consume(written),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.queued_bytes = self.queued_bytes.saturating_sub(written);
+        while written > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                return;
+            };
+            if written < front.len() {
+                front.advance(written);
+                self.front_started = true;
+                return;
+            }
+            written -= front.len();
+            self.queue.pop_front();
+            self.front_started = false;
+        }
+    }
+
+    /// Drops every queued frame that has not started to go out.
+    fn drop_unstarted(&mut self) {
+        let keep = usize::from(self.front_started);
+        self.queue.truncate(keep);
+        self.queued_bytes = self.queue.iter().map(Bytes::len).sum();
+    }
+}
+
+/// State shared by every handle to one connection's outbox.
 pub struct OutboxShared {
-    /// Frames and control items for the writer. A plain locked deque rather than a
-    /// channel: it allocates nothing until used (idle connections are the common case),
-    /// and the writer takes everything queued with one lock.
-    queue: Mutex<VecDeque<Outgoing>>,
-    /// The writer, when it is waiting for the queue.
-    writer: AtomicWaker,
-    queued_bytes: AtomicUsize,
+    state: Mutex<WriteState>,
+    /// The connection's task, when it waits to take over a blocked socket.
+    task: AtomicWaker,
     limit_bytes: usize,
-    /// 0 while open, else the first [`CloseReason`].
+    /// 0 while open, else the first [`CloseReason`]: read on every push without the lock.
     reason: AtomicU8,
     closed: Notify,
+}
+
+impl fmt::Debug for OutboxShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxShared")
+            .field("reason", &self.reason())
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutboxShared {
@@ -115,187 +211,247 @@ impl OutboxShared {
                 .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         if first.is_ok() {
             self.closed.notify_waiters();
+            self.task.wake();
         }
     }
 
-    fn queue(&self) -> MutexGuard<'_, VecDeque<Outgoing>> {
-        // Pushing and taking cannot panic midway: a poisoned lock holds a valid deque.
-        self.queue
+    fn state(&self) -> MutexGuard<'_, WriteState> {
+        // Nothing panics while the lock is held; a poisoned lock still holds valid state.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    fn enqueue(&self, item: Outgoing) {
-        self.queue().push_back(item);
-        self.writer.wake();
-    }
-
-    /// The writer reports bytes it has handed to the socket.
-    pub fn written(&self, bytes: usize) {
-        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-    }
 }
 
-/// What the writer takes from the queue. Control items travel in the same queue as
-/// frames so that the writer waits on one thing only: its hot loop is receive, write.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A serialized text frame.
-    Frame(Utf8Bytes),
-    /// Time to send a WebSocket ping.
-    Ping,
-    /// The connection started closing; look at the reason.
-    Wake,
-}
-
-/// A cheap, cloneable handle for queueing frames to one connection.
+/// A cheap, cloneable handle for sending frames to one connection.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     shared: Arc<OutboxShared>,
 }
 
-/// The writer's end of an [`Outbox`]: there is one per connection.
-#[derive(Debug)]
-pub struct OutboxReceiver {
-    shared: Arc<OutboxShared>,
-}
-
-impl OutboxReceiver {
-    /// Waits until something is queued, then moves everything queued into `batch`
-    /// (which must be empty).
-    pub async fn take_all(&mut self, batch: &mut VecDeque<Outgoing>) {
-        poll_fn(|cx| {
-            if self.try_take_all(batch) {
-                return Poll::Ready(());
-            }
-            self.shared.writer.register(cx.waker());
-            // Something may have been queued between the check and the registration.
-            if self.try_take_all(batch) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-
-    /// Moves everything queued into `batch` (which must be empty) without waiting;
-    /// false when nothing was queued.
-    pub fn try_take_all(&mut self, batch: &mut VecDeque<Outgoing>) -> bool {
-        let mut queue = self.shared.queue();
-        if queue.is_empty() {
-            return false;
-        }
-        std::mem::swap(&mut *queue, batch);
-        true
-    }
-}
-
 impl Outbox {
-    /// A new queue that holds at most `limit_bytes` of unsent frames.
-    pub fn new(limit_bytes: usize) -> (Outbox, OutboxReceiver) {
-        let shared = Arc::new(OutboxShared {
-            queue: Mutex::new(VecDeque::new()),
-            writer: AtomicWaker::new(),
-            queued_bytes: AtomicUsize::new(0),
-            limit_bytes,
-            reason: AtomicU8::new(0),
-            closed: Notify::new(),
-        });
-        let receiver = OutboxReceiver {
-            shared: shared.clone(),
-        };
-        (Outbox { shared }, receiver)
+    /// An outbox writing into `sink`, holding at most `limit_bytes` of unsent frames.
+    pub fn new(sink: Sink, limit_bytes: usize) -> Outbox {
+        Outbox {
+            shared: Arc::new(OutboxShared {
+                state: Mutex::new(WriteState {
+                    sink,
+                    queue: VecDeque::new(),
+                    queued_bytes: 0,
+                    front_started: false,
+                    blocked: false,
+                }),
+                task: AtomicWaker::new(),
+                limit_bytes,
+                reason: AtomicU8::new(0),
+                closed: Notify::new(),
+            }),
+        }
     }
 
-    /// Queues a frame without waiting. A client more than the limit behind is closed
-    /// with 1013 instead, so that it can never slow anyone else down.
-    pub fn push(&self, frame: Utf8Bytes) -> Result<(), Closing> {
+    /// Sends a complete wire frame now if the socket takes it, else queues it.
+    pub fn push(&self, frame: Bytes) -> Result<(), Closing> {
+        if self.enqueue(frame)? {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// Queues a frame without writing. True means the caller must call
+    /// [`Outbox::flush`] once it has queued what it has for this connection; false means
+    /// someone else will write it (an earlier caller, or the connection's own task).
+    pub fn enqueue(&self, frame: Bytes) -> Result<bool, Closing> {
+        let mut state = self.shared.state();
+        // Checked under the lock: once the task has queued its close frame, nothing may
+        // follow it.
         if self.shared.is_closing() {
             return Err(Closing);
         }
         let len = frame.len();
-        let before = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
         // An empty queue always takes one frame, however large, so the limit can't
         // refuse a frame that a fresh connection could deliver.
-        if before > 0 && before + len > self.shared.limit_bytes {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        if state.queued_bytes > 0 && state.queued_bytes + len > self.shared.limit_bytes {
+            drop(state);
             self.close(CloseReason::SlowConsumer);
             return Err(Closing);
         }
-        self.shared.enqueue(Outgoing::Frame(frame));
-        Ok(())
+        let first = state.queue.is_empty();
+        state.queue.push_back(frame);
+        state.queued_bytes += len;
+        Ok(first && !state.blocked)
     }
 
-    /// Starts closing the connection (the first reason wins) and wakes its writer.
+    /// Writes what is queued, without waiting: whatever the socket does not take now is
+    /// left to the connection's task.
+    pub fn flush(&self) {
+        let mut state = self.shared.state();
+        if state.blocked || state.queue.is_empty() {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match state.write_queued(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => {
+                state.blocked = true;
+                drop(state);
+                self.shared.task.wake();
+            }
+            Poll::Ready(Err(_)) => {
+                drop(state);
+                self.close(CloseReason::PeerGone);
+            }
+        }
+    }
+
+    /// For the connection's task: resolves when the socket blocked and the queue has
+    /// since been written out (it waits for the socket meanwhile), or with the error
+    /// that ended the socket. Pending while writes go straight through.
+    pub async fn drain_when_blocked(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut state = self.shared.state();
+            if !state.blocked {
+                self.shared.task.register(cx.waker());
+                return Poll::Pending;
+            }
+            let written = state.write_queued(cx);
+            if written.is_ready() {
+                state.blocked = false;
+            }
+            written
+        })
+        .await
+    }
+
+    /// For the connection's task, at the end: sends what the close reason allows, then
+    /// the close frame (if the reason has one), and shuts the write side.
+    pub async fn finish(&self, reason: CloseReason, close_frame: Option<Bytes>) -> io::Result<()> {
+        {
+            let mut state = self.shared.state();
+            if !reason.delivers_queued() {
+                state.drop_unstarted();
+            }
+            if let Some(frame) = close_frame {
+                state.queued_bytes += frame.len();
+                state.queue.push_back(frame);
+            }
+            // From here on only this task writes, with its own waker.
+            state.blocked = true;
+        }
+        poll_fn(|cx| self.shared.state().write_queued(cx)).await?;
+        poll_fn(|cx| self.shared.state().sink.as_mut().poll_shutdown(cx)).await
+    }
+
+    /// Starts closing the connection (the first reason wins) and wakes its task.
     pub fn close(&self, reason: CloseReason) {
         self.shared.close(reason);
-        self.shared.enqueue(Outgoing::Wake);
     }
 
-    /// Asks the writer to send a WebSocket ping.
-    pub fn ping(&self) {
-        self.shared.enqueue(Outgoing::Ping);
-    }
-
-    /// The state shared with the writer.
+    /// The state shared with the connection's task.
     pub fn shared(&self) -> &Arc<OutboxShared> {
         &self.shared
     }
 
     /// Bytes queued and not yet written.
     pub fn queued_bytes(&self) -> usize {
-        self.shared.queued_bytes.load(Ordering::Acquire)
+        self.shared.state().queued_bytes
+    }
+}
+
+/// Flushes outboxes that [`Outbox::enqueue`] asked to be flushed.
+pub fn flush_all(dirty: Vec<Outbox>) {
+    for outbox in dirty {
+        outbox.flush();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream};
 
-    #[test]
-    fn a_client_over_the_byte_limit_is_closed_as_slow() {
-        let (outbox, _rx) = Outbox::new(10);
-        assert_eq!(outbox.push(Utf8Bytes::from_static("123456")), Ok(()));
-        assert_eq!(outbox.push(Utf8Bytes::from_static("1234")), Ok(()));
-        assert_eq!(outbox.push(Utf8Bytes::from_static("1")), Err(Closing));
+    /// An outbox over one end of an in-memory pipe with `capacity` bytes of buffer.
+    fn outbox(capacity: usize, limit: usize) -> (Outbox, DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(capacity);
+        (Outbox::new(Box::pin(ours), limit), theirs)
+    }
+
+    #[tokio::test]
+    async fn frames_go_straight_into_a_socket_with_room() {
+        let (outbox, mut peer) = outbox(1024, 100);
+        outbox.push(Bytes::from_static(b"hello ")).expect("open");
+        outbox.push(Bytes::from_static(b"world")).expect("open");
+        assert_eq!(outbox.queued_bytes(), 0, "nothing waits in the queue");
+        let mut got = [0; 11];
+        peer.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"hello world");
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_queues_and_the_task_drains_it_in_order() {
+        let (outbox, mut peer) = outbox(4, 100);
+        for frame in ["abc", "defg", "hij"] {
+            outbox.push(Bytes::from(frame)).expect("open");
+        }
+        assert_eq!(outbox.queued_bytes(), 6, "the pipe took 4 of 10 bytes");
+        let drainer = outbox.clone();
+        let drain = tokio::spawn(async move { drainer.drain_when_blocked().await });
+        let mut got = vec![0; 10];
+        peer.read_exact(&mut got).await.expect("read");
+        assert_eq!(got, b"abcdefghij");
+        drain.await.expect("task").expect("drained");
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_client_over_the_byte_limit_is_closed_as_slow() {
+        let (outbox, _peer) = outbox(1, 10);
+        assert_eq!(outbox.push(Bytes::from_static(b"123456")), Ok(()));
+        assert_eq!(outbox.push(Bytes::from_static(b"1234")), Ok(()));
+        // The pipe took one byte: 9 are queued, and 2 more would pass the limit.
+        assert_eq!(outbox.push(Bytes::from_static(b"12")), Err(Closing));
         assert_eq!(outbox.shared().reason(), Some(CloseReason::SlowConsumer));
         assert!(outbox.shared().is_closing());
-        assert_eq!(outbox.push(Utf8Bytes::from_static("")), Err(Closing));
+        assert_eq!(outbox.push(Bytes::from_static(b"")), Err(Closing));
     }
 
-    #[test]
-    fn written_bytes_make_room_again() {
-        let (outbox, _rx) = Outbox::new(10);
-        assert_eq!(outbox.push(Utf8Bytes::from_static("1234567890")), Ok(()));
-        outbox.shared().written(10);
-        assert_eq!(outbox.push(Utf8Bytes::from_static("1234567890")), Ok(()));
-        assert_eq!(outbox.queued_bytes(), 10);
+    #[tokio::test]
+    async fn one_oversized_frame_fits_an_empty_queue() {
+        let (outbox, _peer) = outbox(1, 4);
+        assert_eq!(outbox.push(Bytes::from_static(b"a long frame")), Ok(()));
     }
 
-    #[test]
-    fn one_oversized_frame_fits_an_empty_queue() {
-        let (outbox, _rx) = Outbox::new(4);
-        assert_eq!(outbox.push(Utf8Bytes::from_static("a long frame")), Ok(()));
+    #[tokio::test]
+    async fn a_slow_consumer_gets_its_started_frame_finished_then_the_close() {
+        let (outbox, mut peer) = outbox(2, 1000);
+        outbox.push(Bytes::from_static(b"abcd")).expect("open");
+        outbox.push(Bytes::from_static(b"efgh")).expect("open");
+        let finisher = outbox.clone();
+        let finish = tokio::spawn(async move {
+            finisher
+                .finish(CloseReason::SlowConsumer, Some(Bytes::from_static(b"!")))
+                .await
+        });
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.expect("read");
+        assert_eq!(
+            got, b"abcd!",
+            "the rest of the started frame, then the close"
+        );
+        finish.await.expect("task").expect("finished");
     }
 
-    #[test]
-    fn the_first_close_reason_wins() {
-        let (outbox, _rx) = Outbox::new(4);
+    #[tokio::test]
+    async fn the_first_close_reason_wins() {
+        let (outbox, _peer) = outbox(4, 4);
         outbox.close(CloseReason::Shutdown);
         outbox.close(CloseReason::SlowConsumer);
         assert_eq!(outbox.shared().reason(), Some(CloseReason::Shutdown));
     }
-}
-
-#[cfg(test)]
-mod closing_tests {
-    use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn waiters_before_and_after_the_close_both_resolve() {
-        let (outbox, _rx) = Outbox::new(10);
+        use std::time::Duration;
+        let (outbox, _peer) = outbox(4, 10);
         let shared = outbox.shared().clone();
         let early = tokio::spawn(async move { shared.wait_closing().await });
         tokio::time::sleep(Duration::from_millis(10)).await;

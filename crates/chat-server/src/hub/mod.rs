@@ -8,8 +8,8 @@
 mod room;
 
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
-use axum::extract::ws::Utf8Bytes;
+use crate::outbox::{Outbox, flush_all};
+use bytes::Bytes;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 use room::{Room, Subscriber};
 use std::collections::HashMap;
@@ -20,8 +20,8 @@ pub type ConnId = u64;
 
 /// Serializes a frame for the wire. Serializing our own types to a `String` cannot fail
 /// (no maps with non-string keys, no failing `Serialize` impls).
-pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+pub fn encode(frame: &ServerFrame) -> Bytes {
+    crate::ws::text_frame(&serde_json::to_vec(frame).unwrap_or_default())
 }
 
 /// Where a stored message came from, so the sender's own copy can carry its `ref`.
@@ -80,6 +80,20 @@ impl Hub {
         user: &User,
         outbox: &Outbox,
     ) -> Subscribed {
+        let mut dirty = Vec::new();
+        let subscribed = self.subscribe_locked(room_name, conn, user, outbox, &mut dirty);
+        flush_all(dirty);
+        subscribed
+    }
+
+    fn subscribe_locked(
+        &self,
+        room_name: &str,
+        conn: ConnId,
+        user: &User,
+        outbox: &Outbox,
+        dirty: &mut Vec<Outbox>,
+    ) -> Subscribed {
         let mut rooms = self.lock();
         let room = rooms.entry(room_name.to_owned()).or_default();
         if room.subscribers.contains_key(&conn) {
@@ -93,7 +107,7 @@ impl Hub {
                 user: user.clone(),
                 ts: now_ms(),
             });
-            room.broadcast(&notice, None, |_| true);
+            room.broadcast(&notice, None, |_| true, dirty);
         }
         room.subscribers
             .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
@@ -143,6 +157,13 @@ impl Hub {
     /// Unsubscribes a connection. A user's last connection leaving announces a `system`
     /// `leave` to the others. Returns whether the connection was subscribed.
     pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> bool {
+        let mut dirty = Vec::new();
+        let was_subscribed = self.unsubscribe_locked(room_name, conn, &mut dirty);
+        flush_all(dirty);
+        was_subscribed
+    }
+
+    fn unsubscribe_locked(&self, room_name: &str, conn: ConnId, dirty: &mut Vec<Outbox>) -> bool {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(room_name) else {
             return false;
@@ -158,7 +179,7 @@ impl Hub {
                 user,
                 ts: now_ms(),
             });
-            room.broadcast(&notice, None, |_| true);
+            room.broadcast(&notice, None, |_| true, dirty);
         }
         if room.subscribers.is_empty() {
             rooms.remove(room_name);
@@ -167,8 +188,10 @@ impl Hub {
     }
 
     /// Delivers a stored message to every subscriber of its room; the sender's
-    /// connection gets its own copy with `ref`.
-    pub fn deliver(&self, message: Message, origin: Option<&Origin>) {
+    /// connection gets its own copy with `ref`. Frames are only queued: the caller
+    /// flushes the outboxes left in `dirty` once it has delivered its whole batch, so
+    /// that each connection gets one write for all of it.
+    pub fn deliver(&self, message: Message, origin: Option<&Origin>, dirty: &mut Vec<Outbox>) {
         let room_name = message.room.clone();
         let seq = message.seq;
         let own_ref = origin.and_then(|o| o.client_ref.clone());
@@ -186,7 +209,7 @@ impl Hub {
         };
         let mut rooms = self.lock();
         if let Some(room) = rooms.get_mut(&room_name) {
-            room.broadcast_message(seq, &plain, own.as_ref());
+            room.broadcast_message(seq, &plain, own.as_ref(), dirty);
             self.metrics
                 .deliveries
                 .inc_by(room.subscribers.len() as u64);
@@ -201,10 +224,12 @@ impl Hub {
             user: user.clone(),
             active,
         });
-        let mut rooms = self.lock();
-        if let Some(room) = rooms.get_mut(room_name) {
-            room.broadcast(&frame, None, |subscriber| subscriber.user_id != user.id);
+        let mut dirty = Vec::new();
+        if let Some(room) = self.lock().get_mut(room_name) {
+            let others = |subscriber: &Subscriber| subscriber.user_id != user.id;
+            room.broadcast(&frame, None, others, &mut dirty);
         }
+        flush_all(dirty);
     }
 
     /// Online users (not tabs) of every room that has any.

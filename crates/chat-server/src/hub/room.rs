@@ -2,7 +2,7 @@
 
 use crate::hub::ConnId;
 use crate::outbox::Outbox;
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use chat_protocol::User;
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ pub(super) struct Subscriber {
     pub outbox: Outbox,
     /// Live frames that arrived between `subscribe` and `complete_join`, with the seq
     /// of the message each carries (if any). `None` once the join is complete.
-    held: Option<Vec<(Option<u64>, Utf8Bytes)>>,
+    held: Option<Vec<(Option<u64>, Bytes)>>,
 }
 
 impl Subscriber {
@@ -26,16 +26,19 @@ impl Subscriber {
     }
 
     /// Ends holding: the frames held so far, and from now on frames go straight out.
-    pub fn take_held(&mut self) -> Vec<(Option<u64>, Utf8Bytes)> {
+    pub fn take_held(&mut self) -> Vec<(Option<u64>, Bytes)> {
         self.held.take().unwrap_or_default()
     }
 
-    fn offer(&mut self, seq: Option<u64>, frame: &Utf8Bytes) {
+    /// Queues the frame, noting in `dirty` an outbox that now has something to write.
+    fn offer(&mut self, seq: Option<u64>, frame: &Bytes, dirty: &mut Vec<Outbox>) {
         match &mut self.held {
             Some(held) => held.push((seq, frame.clone())),
             // A full queue closes the connection itself; its task then unsubscribes it.
             None => {
-                let _ = self.outbox.push(frame.clone());
+                if self.outbox.enqueue(frame.clone()) == Ok(true) {
+                    dirty.push(self.outbox.clone());
+                }
             }
         }
     }
@@ -90,13 +93,14 @@ impl Room {
     /// Offers a frame that carries no message to every subscriber `include` accepts.
     pub fn broadcast(
         &mut self,
-        frame: &Utf8Bytes,
+        frame: &Bytes,
         seq: Option<u64>,
         include: impl Fn(&Subscriber) -> bool,
+        dirty: &mut Vec<Outbox>,
     ) {
         for subscriber in self.subscribers.values_mut() {
             if include(subscriber) {
-                subscriber.offer(seq, frame);
+                subscriber.offer(seq, frame, dirty);
             }
         }
     }
@@ -106,15 +110,16 @@ impl Room {
     pub fn broadcast_message(
         &mut self,
         seq: u64,
-        plain: &Utf8Bytes,
-        own: Option<&(ConnId, Utf8Bytes)>,
+        plain: &Bytes,
+        own: Option<&(ConnId, Bytes)>,
+        dirty: &mut Vec<Outbox>,
     ) {
         for (conn, subscriber) in self.subscribers.iter_mut() {
             let frame = match own {
                 Some((sender, own_frame)) if sender == conn => own_frame,
                 _ => plain,
             };
-            subscriber.offer(Some(seq), frame);
+            subscriber.offer(Some(seq), frame, dirty);
         }
     }
 }

@@ -1,25 +1,39 @@
 //! One connection's life: welcome, read frames until something ends it, clean up, close.
+//!
+//! One task per connection. It reads and handles the client's frames, keeps time (pings,
+//! idle timeout), and takes over writing only while the socket is full; otherwise frames
+//! reach the socket from whoever produced them (see [`crate::outbox`]).
 
+use super::frame::{self, FrameError, FrameReader, Incoming};
 use super::session::Session;
-use super::writer;
 use crate::hub::encode;
 use crate::identity::Identity;
 use crate::outbox::{CloseReason, Outbox};
 use crate::state::AppState;
-use axum::extract::ws::{Message, WebSocket};
-use chat_protocol::ServerFrame;
-use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
+use chat_protocol::{MAX_FRAME_BYTES, ServerFrame};
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Runs a connection to its end. The reader runs here; writes happen on a separate task
-/// so that handling a frame never waits for this peer's socket, and vice versa.
-pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
+/// How long a closing connection may take to take its last frames and the close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
+/// connection holds none of it.
+const READ_CHUNK: usize = 4096;
+
+/// Runs a connection to its end.
+pub async fn run<S>(socket: S, app: Arc<AppState>, identity: Identity)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let conn = app.next_conn_id();
-    let (sink, mut stream) = socket.split();
-    let (outbox, rx) = Outbox::new(app.config.max_queue_bytes);
-    let writer = tokio::spawn(writer::run(sink, rx, outbox.shared().clone()));
+    let (mut reader, writer) = tokio::io::split(socket);
+    let outbox = Outbox::new(Box::pin(writer), app.config.max_queue_bytes);
     let welcome = ServerFrame::Welcome {
         user: identity.user.clone(),
         session: identity.session,
@@ -30,7 +44,7 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
     app.metrics.connections.inc();
 
     let mut session = Session::new(conn, identity.user, outbox.clone(), app.clone());
-    let reason = read_until_closed(&mut stream, &mut session, &app, &outbox).await;
+    let reason = read_until_closed(&mut reader, &mut session, &app, &outbox).await;
     if reason == CloseReason::SlowConsumer {
         app.metrics.slow_consumer_closes.inc();
     }
@@ -40,18 +54,22 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>, identity: Identity) {
     }
     session.leave_all();
     outbox.close(reason);
-    drop(stream);
-    let _ = writer.await;
+    if reason != CloseReason::PeerGone {
+        let close_frame = reason
+            .close_frame()
+            .map(|(code, text)| frame::close(code, text));
+        let _ = tokio::time::timeout(CLOSE_GRACE, outbox.finish(reason, close_frame)).await;
+    }
     app.metrics.connections.dec();
     tracing::debug!(conn, ?reason, "disconnected");
 }
 
 /// Reads and handles frames until something ends the connection. Also keeps time for
 /// the connection: pings every `ping_interval`, and gives up on a peer silent for
-/// `idle_timeout`. It wakes only for client frames and those deadlines, never per
-/// delivery.
-async fn read_until_closed(
-    stream: &mut SplitStream<WebSocket>,
+/// `idle_timeout`. It wakes for client bytes, those deadlines, and a full socket, never
+/// per delivery.
+async fn read_until_closed<R: AsyncRead + Unpin>(
+    reader: &mut R,
     session: &mut Session,
     app: &AppState,
     outbox: &Outbox,
@@ -62,9 +80,10 @@ async fn read_until_closed(
     let mut heard = Instant::now();
     let mut next_ping = heard + ping_every;
     let timer = tokio::time::sleep_until(next_ping.min(heard + idle));
+    let mut frames = FrameReader::new(MAX_FRAME_BYTES);
     tokio::pin!(closing, shutdown, timer);
     loop {
-        let next = tokio::select! {
+        tokio::select! {
             biased;
             () = &mut closing => {
                 return outbox.shared().reason().unwrap_or(CloseReason::PeerGone);
@@ -76,38 +95,73 @@ async fn read_until_closed(
                     return CloseReason::Idle;
                 }
                 if now >= next_ping {
-                    outbox.ping();
+                    let _ = outbox.push(frame::ping());
                     next_ping = now + ping_every;
                 }
                 timer.as_mut().reset(next_ping.min(heard + idle));
-                continue;
             }
-            next = stream.next() => next,
-        };
-        let message = match next {
-            None => return CloseReason::PeerGone,
-            Some(Err(err)) => return reason_for_read_error(err),
-            Some(Ok(message)) => message,
-        };
-        // Any frame, pongs included, proves the peer alive; tungstenite answers pings.
-        heard = Instant::now();
-        timer.as_mut().reset(next_ping.min(heard + idle));
-        match message {
-            // Boxed: the handler's state (store queries and all) then costs memory only
-            // while a frame is being handled, not for every idle connection.
-            Message::Text(text) => Box::pin(session.handle(text.as_str())).await,
-            Message::Binary(_) => return CloseReason::Binary,
-            Message::Close(_) => return CloseReason::PeerGone,
-            Message::Ping(_) | Message::Pong(_) => {}
+            drained = outbox.drain_when_blocked() => {
+                if drained.is_err() {
+                    return CloseReason::PeerGone;
+                }
+            }
+            read = read_some(reader, &mut frames) => {
+                match read {
+                    Ok(0) | Err(_) => return CloseReason::PeerGone,
+                    Ok(_) => {}
+                }
+                // Any bytes, pongs included, prove the peer alive.
+                heard = Instant::now();
+                timer.as_mut().reset(next_ping.min(heard + idle));
+                if let Some(reason) = handle_messages(&mut frames, session, outbox).await {
+                    return reason;
+                }
+            }
         }
     }
 }
 
-/// A frame over the size limit gets 1009; any other read error means the peer is gone.
-fn reason_for_read_error(err: axum::Error) -> CloseReason {
-    use tokio_tungstenite::tungstenite::Error;
-    match err.into_inner().downcast_ref::<Error>() {
-        Some(Error::Capacity(_)) => CloseReason::TooBig,
-        _ => CloseReason::PeerGone,
+/// Reads once into a stack buffer and hands the bytes to `frames`.
+async fn read_some<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    frames: &mut FrameReader,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                frames.extend(buf.filled());
+                Poll::Ready(Ok(buf.filled().len()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Handles every complete message read so far; a reason to close ends it.
+async fn handle_messages(
+    frames: &mut FrameReader,
+    session: &mut Session,
+    outbox: &Outbox,
+) -> Option<CloseReason> {
+    loop {
+        match frames.next_message() {
+            Ok(None) => return None,
+            // Boxed: the handler's state (store queries and all) then costs memory only
+            // while a frame is being handled, not for every idle connection.
+            Ok(Some(Incoming::Text(text))) => Box::pin(session.handle(&text)).await,
+            Ok(Some(Incoming::Ping(payload))) => {
+                let _ = outbox.push(frame::pong(&payload));
+            }
+            Ok(Some(Incoming::Pong)) => {}
+            Ok(Some(Incoming::Close)) => return Some(CloseReason::PeerClosed),
+            Err(FrameError::Binary) => return Some(CloseReason::Binary),
+            Err(FrameError::TooBig) => return Some(CloseReason::TooBig),
+            Err(FrameError::NotUtf8) => return Some(CloseReason::NotUtf8),
+            Err(FrameError::Protocol) => return Some(CloseReason::Protocol),
+        }
     }
 }
