@@ -187,8 +187,12 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
             );
         }
     }
-    // Let the join notices settle before measuring.
+    // Let the join notices settle before measuring: n clients joining one room cause
+    // n(n-1)/2 of them (12.5 million for 5000), which takes the server seconds.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(pid) = pid {
+        process::wait_until_quiet(pid, Duration::from_secs(120)).await?;
+    }
 
     let before = pid.map(process::usage).transpose()?;
     let bench_before = process::usage(std::process::id())?.cpu;

@@ -117,3 +117,20 @@ pub fn usage(pid: u32) -> anyhow::Result<Usage> {
         rss_bytes: rss_kb * 1024,
     })
 }
+
+/// Waits until the process uses under 5 % of a core over a 200 ms window (at most
+/// `limit`), so that set-up work such as a big room's join notices is not measured.
+pub async fn wait_until_quiet(pid: u32, limit: Duration) -> anyhow::Result<()> {
+    const WINDOW: Duration = Duration::from_millis(200);
+    let deadline = std::time::Instant::now() + limit;
+    let mut before = usage(pid)?.cpu;
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(WINDOW).await;
+        let now = usage(pid)?.cpu;
+        if now.saturating_sub(before) < WINDOW / 20 {
+            return Ok(());
+        }
+        before = now;
+    }
+    Ok(())
+}

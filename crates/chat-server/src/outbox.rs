@@ -14,6 +14,7 @@
 //! and [`Outbox::flush`] so that each connection gets one write for the whole batch.
 
 use bytes::{Buf, Bytes};
+use futures_util::FutureExt;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,7 +24,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 /// Frames handed to the kernel in one vectored write, at most.
@@ -98,8 +99,15 @@ impl CloseReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closing;
 
-/// The write side of a connection, as the outbox drives it.
-pub type Sink = Pin<Box<dyn AsyncWrite + Send>>;
+/// A connection's byte stream (the upgraded socket).
+pub trait Socket: AsyncRead + AsyncWrite + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Send> Socket for T {}
+
+/// The socket, as the outbox owns it. Reads go through the same lock as writes: a split
+/// socket's halves share a lock too, but one that answers a contended write with
+/// "pending", which would hand the write to the task for nothing.
+pub type Sink = Pin<Box<dyn Socket>>;
 
 /// What is guarded by the outbox's lock: the socket's write side and what waits for it.
 struct WriteState {
@@ -230,7 +238,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox writing into `sink`, holding at most `limit_bytes` of unsent frames.
+    /// An outbox writing into `sink` (and reading from it for the connection's task),
+    /// holding at most `limit_bytes` of unsent frames.
     pub fn new(sink: Sink, limit_bytes: usize) -> Outbox {
         Outbox {
             shared: Arc::new(OutboxShared {
@@ -284,6 +293,14 @@ impl Outbox {
     /// Writes what is queued, without waiting: whatever the socket does not take now is
     /// left to the connection's task.
     pub fn flush(&self) {
+        // Outside tokio's cooperative budget: it allows a task 128 I/O operations per
+        // poll and then answers "pending" without trying the socket, so a fan-out to a
+        // thousand connections would hand almost every write to a task wake-up. These
+        // writes never wait, so there is nothing for the budget to protect.
+        let _ = tokio::task::unconstrained(async { self.flush_within_budget() }).now_or_never();
+    }
+
+    fn flush_within_budget(&self) {
         let mut state = self.shared.state();
         if state.blocked || state.queue.is_empty() {
             return;
@@ -339,6 +356,11 @@ impl Outbox {
         }
         poll_fn(|cx| self.shared.state().write_queued(cx)).await?;
         poll_fn(|cx| self.shared.state().sink.as_mut().poll_shutdown(cx)).await
+    }
+
+    /// For the connection's task: reads from the socket.
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.shared.state().sink.as_mut().poll_read(cx, buf)
     }
 
     /// Starts closing the connection (the first reason wins) and wakes its task.
@@ -400,6 +422,18 @@ mod tests {
         assert_eq!(got, b"abcdefghij");
         drain.await.expect("task").expect("drained");
         assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_to_many_connections_writes_every_one_directly() {
+        // More connections than tokio's per-poll budget of I/O operations, all written
+        // within one poll of one task, as the journal's delivery does.
+        let pairs: Vec<_> = (0..500).map(|_| outbox(1024, 1024)).collect();
+        for (outbox, _) in &pairs {
+            outbox.push(Bytes::from_static(b"frame")).expect("open");
+        }
+        let queued = pairs.iter().filter(|(o, _)| o.queued_bytes() > 0).count();
+        assert_eq!(queued, 0, "{queued} connections were left to their task");
     }
 
     #[tokio::test]

@@ -13,7 +13,6 @@ use crate::state::AppState;
 use chat_protocol::{MAX_FRAME_BYTES, ServerFrame};
 use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -32,8 +31,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let conn = app.next_conn_id();
-    let (mut reader, writer) = tokio::io::split(socket);
-    let outbox = Outbox::new(Box::pin(writer), app.config.max_queue_bytes);
+    let outbox = Outbox::new(Box::pin(socket), app.config.max_queue_bytes);
     let welcome = ServerFrame::Welcome {
         user: identity.user.clone(),
         session: identity.session,
@@ -44,7 +42,7 @@ where
     app.metrics.connections.inc();
 
     let mut session = Session::new(conn, identity.user, outbox.clone(), app.clone());
-    let reason = read_until_closed(&mut reader, &mut session, &app, &outbox).await;
+    let reason = read_until_closed(&mut session, &app, &outbox).await;
     if reason == CloseReason::SlowConsumer {
         app.metrics.slow_consumer_closes.inc();
     }
@@ -68,12 +66,7 @@ where
 /// the connection: pings every `ping_interval`, and gives up on a peer silent for
 /// `idle_timeout`. It wakes for client bytes, those deadlines, and a full socket, never
 /// per delivery.
-async fn read_until_closed<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    session: &mut Session,
-    app: &AppState,
-    outbox: &Outbox,
-) -> CloseReason {
+async fn read_until_closed(session: &mut Session, app: &AppState, outbox: &Outbox) -> CloseReason {
     let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
     let closing = outbox.shared().wait_closing();
     let shutdown = app.shutdown.cancelled();
@@ -105,7 +98,7 @@ async fn read_until_closed<R: AsyncRead + Unpin>(
                     return CloseReason::PeerGone;
                 }
             }
-            read = read_some(reader, &mut frames) => {
+            read = read_some(outbox, &mut frames) => {
                 match read {
                     Ok(0) | Err(_) => return CloseReason::PeerGone,
                     Ok(_) => {}
@@ -122,14 +115,11 @@ async fn read_until_closed<R: AsyncRead + Unpin>(
 }
 
 /// Reads once into a stack buffer and hands the bytes to `frames`.
-async fn read_some<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    frames: &mut FrameReader,
-) -> io::Result<usize> {
+async fn read_some(outbox: &Outbox, frames: &mut FrameReader) -> io::Result<usize> {
     poll_fn(|cx| {
         let mut chunk = [0u8; READ_CHUNK];
         let mut buf = ReadBuf::new(&mut chunk);
-        match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+        match outbox.poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) => {
                 frames.extend(buf.filled());
                 Poll::Ready(Ok(buf.filled().len()))
