@@ -3,7 +3,7 @@
 //! No web APIs here, so it is tested natively with plain `cargo test`. Time comes in as
 //! an argument (`now_ms`) for the same reason.
 
-use chat_protocol::{ClientFrame, ErrorCode, Message, ServerFrame, SystemEvent, User};
+use chat_protocol::{ClientFrame, ErrorCode, Message, RoomSummary, ServerFrame, SystemEvent, User};
 use std::collections::BTreeMap;
 
 /// How long a typing indicator lasts without a refresh.
@@ -290,6 +290,18 @@ impl ChatState {
     pub fn is_mine(&self, message: &Message) -> bool {
         self.me.as_ref().is_some_and(|me| me.id == message.from.id)
     }
+
+    /// The public room list with live online counts for the rooms this tab has joined:
+    /// their members are known from `joined` and `system` frames, while the list itself
+    /// is only fetched every few seconds.
+    pub fn with_live_counts(&self, mut rooms: Vec<RoomSummary>) -> Vec<RoomSummary> {
+        for summary in &mut rooms {
+            if let Some(room) = self.rooms.get(&summary.room) {
+                summary.online = u32::try_from(room.members.len()).unwrap_or(u32::MAX);
+            }
+        }
+        rooms
+    }
 }
 
 #[cfg(test)]
@@ -518,5 +530,29 @@ mod tests {
         );
         let seqs: Vec<u64> = state.rooms["r"].messages.keys().copied().collect();
         assert_eq!(seqs, [2000]);
+    }
+
+    #[test]
+    fn joined_rooms_show_their_live_member_count_in_the_public_list() {
+        let mut state = ChatState::default();
+        state.apply(joined("r", vec![], None), 0);
+        state.apply(
+            ServerFrame::System {
+                room: "r".into(),
+                event: SystemEvent::Join,
+                user: user("bob"),
+                ts: 1,
+            },
+            1,
+        );
+        let fetched = |room: &str| RoomSummary {
+            room: room.into(),
+            online: 1,
+            last_seq: 0,
+            last_ts: None,
+        };
+        let list = state.with_live_counts(vec![fetched("r"), fetched("other")]);
+        let counts: Vec<u32> = list.iter().map(|r| r.online).collect();
+        assert_eq!(counts, [2, 1], "joined room live, the other as fetched");
     }
 }

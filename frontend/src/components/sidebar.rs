@@ -107,7 +107,7 @@ pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
             </ul>
             <h2>"Public rooms"</h2>
             <ul class="rooms public">
-                <For each=move || public.get() key=|r| (r.room.clone(), r.online) let(summary)>
+                <For each=move || state.with(|s| s.with_live_counts(public.get())) key=|r| (r.room.clone(), r.online) let(summary)>
                     <li>
                         <button on:click={
                             let join = join.clone();
