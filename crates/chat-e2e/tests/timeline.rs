@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    Driver, Peer, SENT_BY_ME, TestServer, WAIT, count_text, enter, say, script, wait_for_text,
+    Driver, Peer, SENT_BY_ME, TestServer, WAIT, count_text, enter, say, script, texts,
+    wait_for_text,
 };
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
@@ -32,12 +33,15 @@ async fn scrolling_up_pages_in_history_and_new_messages_wait_behind_a_button() {
 
     // Scroll to the top until the very first message has been paged in.
     let deadline = Instant::now() + WAIT;
-    while !message_texts(&ada).await.contains(&"old 1".to_owned()) {
+    while !texts(&ada, ".message .text")
+        .await
+        .contains(&"old 1".to_owned())
+    {
         assert!(Instant::now() < deadline, "the oldest message never came");
         script(&ada, "document.querySelector('.messages').scrollTop = 0;").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let texts = message_texts(&ada).await;
+    let texts = texts(&ada, ".message .text").await;
     let expected: Vec<String> = (1..=120).map(|n| format!("old {n}")).collect();
     assert_eq!(texts, expected, "every message once, in order");
 
@@ -119,16 +123,6 @@ async fn a_refused_message_shows_why_and_retry_sends_it() {
         assert_eq!(copies, 1, "{text} stored {copies} times");
     }
     ada.close().await.unwrap();
-}
-
-/// The texts of the timeline's messages, top to bottom, in one round trip.
-async fn message_texts(browser: &fantoccini::Client) -> Vec<String> {
-    let texts = script(
-        browser,
-        "return Array.from(document.querySelectorAll('.message .text'), e => e.textContent);",
-    )
-    .await;
-    serde_json::from_value(texts).unwrap()
 }
 
 async fn distance_from_bottom(browser: &fantoccini::Client) -> f64 {

@@ -219,7 +219,6 @@ impl OutboxShared {
                 .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         if first.is_ok() {
             self.closed.notify_waiters();
-            self.task.wake();
         }
     }
 

@@ -237,10 +237,8 @@ pub async fn enter(browser: &Client, url: &str, name: &str, room: &str) {
 pub async fn wait_for_text(browser: &Client, css: &str, text: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
-        for element in browser.find_all(Locator::Css(css)).await.unwrap() {
-            if element.text().await.unwrap_or_default() == text {
-                return;
-            }
+        if texts(browser, css).await.iter().any(|t| t == text) {
+            return;
         }
         assert!(Instant::now() < deadline, "no {css} with text {text:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -265,13 +263,24 @@ pub async fn screenshot(browser: &Client, name: &str) {
 
 /// How many elements matching `css` have exactly `text`.
 pub async fn count_text(browser: &Client, css: &str, text: &str) -> usize {
-    let mut count = 0;
-    for element in browser.find_all(Locator::Css(css)).await.unwrap() {
-        if element.text().await.unwrap_or_default() == text {
-            count += 1;
-        }
-    }
-    count
+    texts(browser, css)
+        .await
+        .iter()
+        .filter(|t| *t == text)
+        .count()
+}
+
+/// The rendered texts of every element matching `css`, in document order, in one round
+/// trip (asking WebDriver element by element costs one round trip each).
+pub async fn texts(browser: &Client, css: &str) -> Vec<String> {
+    let found = browser
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText.trim());",
+            vec![serde_json::Value::from(css)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
 }
 
 /// Runs a script in the page and returns its JSON result.

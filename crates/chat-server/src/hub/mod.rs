@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
 
-/// Serializes a frame for the wire. Serializing our own types to a `String` cannot fail
-/// (no maps with non-string keys, no failing `Serialize` impls).
+/// Serializes a frame into a complete WebSocket text frame, once for all its recipients.
+/// Serializing our own types cannot fail (no maps with non-string keys, no failing
+/// `Serialize` impls).
 pub fn encode(frame: &ServerFrame) -> Bytes {
     crate::ws::text_frame(&serde_json::to_vec(frame).unwrap_or_default())
 }
