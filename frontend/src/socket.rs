@@ -78,7 +78,7 @@ async fn run(
     loop {
         status.set(Status::Connecting);
         if let Ok(socket) = WebSocket::open(&ws_url(&name))
-            && session(socket, state, status, &mut outgoing).await
+            && run_connection(socket, state, status, &mut outgoing).await
         {
             failures = 0;
         }
@@ -94,7 +94,7 @@ async fn run(
 }
 
 /// Runs one connection until it drops. Returns whether it got as far as `welcome`.
-async fn session(
+async fn run_connection(
     socket: WebSocket,
     state: RwSignal<ChatState>,
     status: RwSignal<Status>,

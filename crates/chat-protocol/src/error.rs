@@ -27,13 +27,15 @@ pub enum ErrorCode {
     NoSuchUser,
     /// A `send` to an anonymous pair that one side has left.
     RoomClosed,
+    /// A per-connection limit was reached, such as the number of rooms joined.
+    Limit,
     /// The server failed (for example its storage); nothing was stored.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and metrics labels.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
         ErrorCode::BadRoom,
@@ -44,6 +46,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::NoSuchUser,
         ErrorCode::RoomClosed,
+        ErrorCode::Limit,
         ErrorCode::Internal,
     ];
 
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NoSuchUser => "no_such_user",
             ErrorCode::RoomClosed => "room_closed",
+            ErrorCode::Limit => "limit",
             ErrorCode::Internal => "internal",
         }
     }

@@ -7,6 +7,7 @@
 
 mod client;
 mod error;
+mod invisible;
 mod model;
 mod server;
 mod server_decode;

@@ -42,10 +42,17 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// A display name: 1-32 characters after trimming, no control characters.
-/// Returns the trimmed name.
-pub fn display_name(raw: &str) -> Result<&str, Refusal> {
-    let name = raw.trim();
+/// A display name: normalized to NFC (with the `nfc` feature; without it the caller
+/// passes NFC text, as the browser does with `String.prototype.normalize`), then 1-32
+/// characters after trimming, with no control characters, no bidi controls, zero-width
+/// or other invisible format characters, and at least one character that is visible.
+/// Returns the name as it is to be stored.
+pub fn display_name(raw: &str) -> Result<String, Refusal> {
+    #[cfg(feature = "nfc")]
+    let normalized: String = unicode_normalization::UnicodeNormalization::nfc(raw).collect();
+    #[cfg(not(feature = "nfc"))]
+    let normalized = raw;
+    let name = normalized.trim();
     let chars = name.chars().count();
     if chars == 0 {
         return Err(Refusal::new(ErrorCode::BadFrame, "name is empty"));
@@ -62,11 +69,27 @@ pub fn display_name(raw: &str) -> Result<&str, Refusal> {
             "name contains control characters",
         ));
     }
-    Ok(name)
+    if let Some(c) = crate::invisible::first_invisible(name) {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!(
+                "name contains an invisible or formatting character (U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
+    if !name.chars().any(crate::invisible::is_visible) {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            "name has nothing visible in it",
+        ));
+    }
+    Ok(name.to_owned())
 }
 
-/// Message text: 1-4000 characters after trimming. Returns the trimmed text, which is
-/// what the server stores.
+/// Message text: 1-4000 characters after trimming, with no control characters but
+/// newline and tab (a NUL or a terminal escape sequence has no place in a chat message).
+/// Returns the trimmed text, which is what the server stores.
 pub fn text(raw: &str) -> Result<&str, Refusal> {
     let text = raw.trim();
     if text.is_empty() {
@@ -77,6 +100,18 @@ pub fn text(raw: &str) -> Result<&str, Refusal> {
         return Err(Refusal::new(
             ErrorCode::TooLong,
             format!("text is longer than {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!(
+                "text contains a control character (U+{:04X}); only newline and tab are allowed",
+                u32::from(c)
+            ),
         ));
     }
     Ok(text)

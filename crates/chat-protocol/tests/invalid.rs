@@ -158,11 +158,81 @@ fn bad_dm_target_is_bad_frame() {
 
 #[test]
 fn display_names_follow_the_rules() {
-    assert_eq!(validate::display_name("  Ada  "), Ok("Ada"));
+    assert_eq!(validate::display_name("  Ada  "), Ok("Ada".to_owned()));
     assert!(validate::display_name(&"n".repeat(MAX_NAME_CHARS)).is_ok());
     assert!(validate::display_name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
     assert!(validate::display_name("   ").is_err());
     assert!(validate::display_name("bell\u{7}").is_err());
     assert!(validate::display_name("two\nlines").is_err());
-    assert_eq!(validate::display_name("Zoë 🚀"), Ok("Zoë 🚀"));
+    assert_eq!(validate::display_name("Zoë 🚀"), Ok("Zoë 🚀".to_owned()));
+}
+
+/// Names that would pass for someone else's, or break the text around them: each refused
+/// for its own reason.
+#[test]
+fn names_cannot_hide_or_reorder_characters() {
+    let refused = [
+        ("zero-width space", "Admin\u{200B}"),
+        ("zero-width non-joiner", "Ad\u{200C}min"),
+        ("lone zero-width joiner", "Admin\u{200D}"),
+        ("word joiner", "Ad\u{2060}min"),
+        ("byte order mark", "\u{FEFF}Admin"),
+        ("soft hyphen", "Ad\u{AD}min"),
+        ("right-to-left override", "\u{202E}nimdA"),
+        ("left-to-right embedding", "\u{202A}Admin"),
+        ("right-to-left isolate", "\u{2067}Admin"),
+        ("right-to-left mark", "Admin\u{200F}"),
+        ("Arabic letter mark", "Admin\u{61C}"),
+        ("tag characters", "Admin\u{E0041}"),
+        ("Hangul filler", "\u{3164}"),
+        ("braille blank", "\u{2800}"),
+        ("combining marks only", "\u{301}\u{301}"),
+        ("no-break spaces only", "\u{A0}\u{A0}"),
+        ("ideographic space only", "\u{3000}"),
+    ];
+    for (case, name) in refused {
+        let refusal = validate::display_name(name).expect_err(case);
+        assert_eq!(refusal.code, ErrorCode::BadFrame, "{case}");
+    }
+    let accepted = [
+        ("emoji joined by ZWJ", "👩\u{200D}💻 Ada"),
+        ("emoji with a variation selector", "❤\u{FE0F} Bo"),
+        ("combining accent on a letter", "Zoe\u{301}"),
+        ("right-to-left script", "مرحبا"),
+        ("CJK", "李小龙"),
+    ];
+    for (case, name) in accepted {
+        assert!(validate::display_name(name).is_ok(), "{case}");
+    }
+}
+
+#[cfg(feature = "nfc")]
+#[test]
+fn names_are_normalized_to_nfc() {
+    // "e" + combining acute becomes "é": the same name however the keyboard typed it.
+    assert_eq!(
+        validate::display_name("Zoe\u{301}"),
+        Ok("Zo\u{E9}".to_owned())
+    );
+    // 32 decomposed letters are 64 code points, but 32 characters once composed.
+    assert!(validate::display_name(&"e\u{301}".repeat(MAX_NAME_CHARS)).is_ok());
+}
+
+#[test]
+fn message_text_refuses_control_characters_but_newline_and_tab() {
+    for (case, text) in [
+        ("NUL", "a\u{0}b"),
+        ("escape sequence", "\u{1b}[2Jcleared"),
+        ("carriage return", "a\rb"),
+        ("bell", "ding\u{7}"),
+        ("DEL", "a\u{7F}"),
+        ("C1 control", "a\u{9B}b"),
+    ] {
+        let refusal = validate::text(text).expect_err(case);
+        assert_eq!(refusal.code, ErrorCode::BadFrame, "{case}");
+    }
+    assert_eq!(
+        validate::text("two\nlines\tand a tab"),
+        Ok("two\nlines\tand a tab")
+    );
 }

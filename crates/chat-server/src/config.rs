@@ -53,6 +53,29 @@ pub struct Config {
     #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 50)]
     pub rate_burst: u32,
 
+    /// How long a closing connection may take to read its last frames and the close
+    /// frame (a slow consumer's 1013 included) before it is dropped.
+    #[arg(long, env = "CHAT_CLOSE_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub close_grace: Duration,
+
+    /// A connection must complete its HTTP request head this soon after it is accepted,
+    /// or it is closed (slowloris and silent sockets cost nothing lasting).
+    #[arg(long, env = "CHAT_REQUEST_HEAD_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_head_timeout: Duration,
+
+    /// Connections that have not completed a request yet, at most; beyond it the oldest
+    /// of them is dropped to make room for the newcomer.
+    #[arg(long, env = "CHAT_MAX_PENDING_CONNECTIONS", default_value_t = 512)]
+    pub max_pending_connections: usize,
+
+    /// Rooms one connection may be in at once; a `join` beyond it gets `error` `limit`.
+    #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 200)]
+    pub max_rooms_per_connection: usize,
+
+    /// How long a session token stays valid after it was last used.
+    #[arg(long, env = "CHAT_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+
     /// How long shutdown waits for sockets to close and writes to be stored.
     #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

@@ -3,11 +3,15 @@
 //! Decided before the WebSocket upgrade, so a bad name is an HTTP 400 rather than a
 //! socket that opens and closes at once.
 
+use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 use chat_protocol::User;
 use chat_protocol::validate::{self, Refusal};
 use rand::Rng;
 use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Query parameters of `GET /ws`.
 #[derive(Debug, Default, Deserialize)]
@@ -34,13 +38,23 @@ pub enum IdentityError {
 pub struct Identity {
     pub user: User,
     pub session: String,
+    /// Whether the session is in the store. A fresh anonymous session is stored only
+    /// when the connection first does something under its identity (see
+    /// [`store_if_new`]), so handshakes that lead nowhere leave nothing behind.
+    pub stored: bool,
 }
 
-/// Resolves the connecting user. A known session keeps its user id; a `name` given with
-/// it renames the user. An unknown or missing session makes a fresh anonymous user.
+/// A stored session used again is saved again (which moves its expiry) at most this
+/// often, so a reconnecting client does not cost a write each time.
+const REFRESH_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Resolves the connecting user. A known, unexpired session keeps its user id; a `name`
+/// given with it renames the user. An unknown, expired or missing session makes a fresh
+/// anonymous user.
 pub async fn identify(
     store: &dyn Store,
     params: &ConnectParams,
+    session_ttl: Duration,
 ) -> Result<Identity, IdentityError> {
     let name = params
         .name
@@ -48,33 +62,74 @@ pub async fn identify(
         .map(validate::display_name)
         .transpose()
         .map_err(IdentityError::BadName)?;
+    let now = now_ms();
+    let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
     if let Some(token) = params.session.as_deref()
-        && let Some(mut user) = store.load_session(token).await?
+        && let Some(found) = store
+            .load_session(token, now.saturating_sub(ttl_ms))
+            .await?
     {
-        if let Some(name) = name
-            && name != user.name
-        {
-            user.name = name.to_owned();
+        let mut user = found.user;
+        let renamed = name.as_deref().is_some_and(|name| name != user.name);
+        if let Some(name) = name.filter(|_| renamed) {
+            user.name = name;
+        }
+        if renamed || now - found.updated_ms > REFRESH_AFTER_MS {
             store.save_session(token, &user).await?;
         }
         return Ok(Identity {
             user,
             session: token.to_owned(),
+            stored: true,
         });
     }
     let (user, session) = {
         let mut rng = rand::rng();
         let user = User {
             id: format!("u_{}", random_token(&mut rng, 16)),
-            name: name.map_or_else(
-                || format!("guest-{}", rng.random_range(1000..10000)),
-                str::to_owned,
-            ),
+            name: name.unwrap_or_else(|| format!("guest-{}", rng.random_range(1000..10000))),
         };
         (user, random_token(&mut rng, 32))
     };
-    store.save_session(&session, &user).await?;
-    Ok(Identity { user, session })
+    Ok(Identity {
+        user,
+        session,
+        stored: false,
+    })
+}
+
+/// Stores a fresh session the first time its identity is used, so that the client can
+/// come back as the same user.
+pub async fn store_if_new(store: &dyn Store, identity: &mut Identity) -> Result<(), StoreError> {
+    if !identity.stored {
+        store
+            .save_session(&identity.session, &identity.user)
+            .await?;
+        identity.stored = true;
+    }
+    Ok(())
+}
+
+/// Forgets expired sessions now and then every `every`, until `stop`.
+pub async fn sweep_sessions(
+    store: Arc<dyn Store>,
+    session_ttl: Duration,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.expire_sessions(now_ms().saturating_sub(ttl_ms)).await {
+            Ok(0) => {}
+            Ok(gone) => tracing::info!(gone, "expired sessions removed"),
+            Err(err) => tracing::warn!(error = %err, "cannot remove expired sessions"),
+        }
+    }
 }
 
 /// `len` characters of lowercase base-32, about 5 random bits each.

@@ -5,9 +5,10 @@
 //! `seq` order. One writer per process means delivery order is storage order, and
 //! throughput is not one commit per message while a lone message still goes out at once.
 
-use crate::hub::{ConnId, Hub, Origin, encode};
+use crate::hub::{ConnId, Hub, Origin};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
+use crate::outgoing::encode;
 use crate::store::{NewMessage, Store};
 use chat_protocol::{ErrorCode, ServerFrame, User};
 use std::sync::Arc;
@@ -100,7 +101,7 @@ async fn run_writer(
         let mut batch = Vec::with_capacity(commands.len());
         let mut senders = Vec::with_capacity(commands.len());
         let mut barriers = Vec::new();
-        let ts = crate::hub::now_ms();
+        let ts = crate::clock::now_ms();
         for command in commands.drain(..) {
             match command {
                 Command::Append(append) => {

@@ -2,7 +2,9 @@
 //! [`Config`], [`Server::router`] is what tests drive, and [`Server::serve`] runs it with
 //! graceful shutdown. `main.rs` only parses flags, sets up logging and calls these.
 
+pub mod clock;
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod hub;
 pub mod identity;
@@ -10,6 +12,7 @@ pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod outbox;
+pub mod outgoing;
 pub mod state;
 pub mod store;
 pub mod ws;
@@ -19,7 +22,6 @@ pub use config::Config;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use hub::Hub;
 use journal::Journal;
 use state::AppState;
@@ -27,6 +29,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
+
+/// How often expired sessions are removed from storage.
+const SESSION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// A built server: state, storage and background tasks, ready to serve.
 pub struct Server {
@@ -45,6 +50,12 @@ impl Server {
         let background = TaskTracker::new();
         let journal = Journal::start(store.clone(), hub.clone(), metrics.clone(), &background);
         let state = Arc::new(AppState::new(config, store, hub, journal, metrics));
+        background.spawn(identity::sweep_sessions(
+            state.store.clone(),
+            state.config.session_ttl,
+            SESSION_SWEEP_EVERY,
+            state.shutdown.clone(),
+        ));
         Ok(Server { state, background })
     }
 
@@ -68,20 +79,23 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = self.state.shutdown.clone();
-        // Frames are small and latency matters: never let Nagle hold one back waiting
-        // for an ACK (with delayed ACKs that is up to 40 ms per message).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-            }
+        tokio::spawn(async move {
+            shutdown.await;
+            token.cancel();
         });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                token.cancel();
-            })
-            .await
-            .context("serving HTTP")?;
+        let config = &self.state.config;
+        let limits = edge::EdgeLimits {
+            request_head_timeout: config.request_head_timeout,
+            max_pending_connections: config.max_pending_connections,
+        };
+        edge::serve(
+            listener,
+            self.router(),
+            limits,
+            self.state.shutdown.clone(),
+            config.shutdown_grace,
+        )
+        .await;
         self.finish().await;
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! and [`Outbox::flush`] so that each connection gets one write for the whole batch.
 
 use bytes::{Buf, Bytes};
+use chat_wire::CloseCode;
 use futures_util::FutureExt;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
@@ -46,7 +47,7 @@ pub enum CloseReason {
     TooBig = 5,
     /// The peer did not read fast enough (1013).
     SlowConsumer = 6,
-    /// The peer sent a close frame: answered with 1000.
+    /// The peer sent a close frame: answered with its own code (1000 when it gave none).
     PeerClosed = 7,
     /// The peer broke the framing rules (1002).
     Protocol = 8,
@@ -68,17 +69,19 @@ impl CloseReason {
     ];
 
     /// The WebSocket close code and reason text sent to the peer.
-    pub fn close_frame(self) -> Option<(u16, &'static str)> {
+    pub fn close_frame(self) -> Option<(CloseCode, &'static str)> {
         match self {
             CloseReason::PeerGone => None,
-            CloseReason::Shutdown => Some((1001, "server shutting down")),
-            CloseReason::Idle => Some((1001, "idle timeout")),
-            CloseReason::Binary => Some((1003, "binary frames are not supported")),
-            CloseReason::TooBig => Some((1009, "frame larger than 64 KiB")),
-            CloseReason::SlowConsumer => Some((1013, "too slow to keep up")),
-            CloseReason::PeerClosed => Some((1000, "")),
-            CloseReason::Protocol => Some((1002, "invalid WebSocket framing")),
-            CloseReason::NotUtf8 => Some((1007, "text frames must be UTF-8")),
+            CloseReason::Shutdown => Some((CloseCode::GOING_AWAY, "server shutting down")),
+            CloseReason::Idle => Some((CloseCode::GOING_AWAY, "idle timeout")),
+            CloseReason::Binary => {
+                Some((CloseCode::UNSUPPORTED, "binary frames are not supported"))
+            }
+            CloseReason::TooBig => Some((CloseCode::TOO_BIG, "frame larger than 64 KiB")),
+            CloseReason::SlowConsumer => Some((CloseCode::TRY_AGAIN_LATER, "too slow to keep up")),
+            CloseReason::PeerClosed => Some((CloseCode::NORMAL, "")),
+            CloseReason::Protocol => Some((CloseCode::PROTOCOL, "invalid WebSocket framing")),
+            CloseReason::NotUtf8 => Some((CloseCode::INVALID_PAYLOAD, "text frames must be UTF-8")),
         }
     }
 

@@ -53,7 +53,8 @@ async fn history_survives_a_restart(backend: Backend) {
 
 async fn a_session_resumes_across_a_restart(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let ada = server.connect("Ada").await;
+    let mut ada = server.connect("Ada").await;
+    ada.join("lobby").await;
     server.stop().await.unwrap();
     let server = TestServer::start(&backend).await;
     let again = server
@@ -61,6 +62,56 @@ async fn a_session_resumes_across_a_restart(backend: Backend) {
         .await;
     assert_eq!(again.user, ada.user);
     assert_eq!(again.session, ada.session);
+}
+
+async fn a_session_is_stored_only_once_it_is_used(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    // A handshake that leads nowhere leaves nothing behind: its session is unknown later.
+    let mut idle = server.connect("Idle").await;
+    idle.assert_alive().await;
+    drop(idle.ws);
+    let after_idle = server
+        .connect_query(&format!("?session={}", idle.session))
+        .await;
+    assert_ne!(
+        after_idle.user.id, idle.user.id,
+        "an unused session is not kept"
+    );
+    // The first join stores it.
+    let mut ada = server.connect("Ada").await;
+    ada.join("lobby").await;
+    let again = server
+        .connect_query(&format!("?session={}", ada.session))
+        .await;
+    assert_eq!(again.user, ada.user);
+}
+
+async fn sessions_expire_after_their_ttl(backend: Backend) {
+    let store = chat_server::store::open(&backend.url).await.unwrap();
+    let user = chat_protocol::User {
+        id: "u_old".into(),
+        name: "Old".into(),
+    };
+    store.save_session("tok", &user).await.unwrap();
+    let saved_at = store
+        .load_session("tok", 0)
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_ms;
+    assert_eq!(
+        store
+            .load_session("tok", saved_at)
+            .await
+            .unwrap()
+            .map(|s| s.user),
+        Some(user.clone()),
+        "valid up to its last use plus the ttl"
+    );
+    assert_eq!(store.load_session("tok", saved_at + 1).await.unwrap(), None);
+    assert_eq!(store.expire_sessions(saved_at).await.unwrap(), 0);
+    assert_eq!(store.expire_sessions(saved_at + 1).await.unwrap(), 1);
+    assert_eq!(store.load_session("tok", 0).await.unwrap(), None, "swept");
 }
 
 async fn five_thousand_messages_page_back_to_seq_1(backend: Backend) {
@@ -191,6 +242,8 @@ async fn the_rest_pager_refuses_bad_input(backend: Backend) {
 on_every_backend!(
     history_survives_a_restart,
     a_session_resumes_across_a_restart,
+    a_session_is_stored_only_once_it_is_used,
+    sessions_expire_after_their_ttl,
     five_thousand_messages_page_back_to_seq_1,
     more_than_1000_missing_gives_the_latest_50_unrecovered,
     rooms_with_history_are_listed_with_nobody_online,

@@ -9,8 +9,11 @@ pub fn NameDialog(on_done: impl Fn(String) + 'static) -> impl IntoView {
     let problem = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match validate::display_name(&draft.get_untracked()) {
-            Ok(name) => on_done(name.to_owned()),
+        // The server normalizes names to NFC; the browser's own normalizer does the same
+        // here, so that the length and character rules see what the server will see.
+        let draft = String::from(js_sys::JsString::from(draft.get_untracked()).normalize("NFC"));
+        match validate::display_name(&draft) {
+            Ok(name) => on_done(name),
             Err(refusal) => problem.set(Some(refusal.message)),
         }
     };

@@ -1,11 +1,10 @@
 //! `GET /api/rooms/{room}/messages?before=&limit=`: page back through a public room.
 
+use crate::http::ApiError;
 use crate::state::AppState;
 use crate::store::Page;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chat_protocol::{Message, validate};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ pub struct PageQuery {
 }
 
 #[derive(Debug, Serialize)]
-struct PageBody {
+pub struct PageBody {
     messages: Vec<Message>,
     more: bool,
 }
@@ -28,30 +27,17 @@ pub async fn room_messages(
     State(app): State<Arc<AppState>>,
     Path(room): Path<String>,
     Query(query): Query<PageQuery>,
-) -> Response {
-    match validate::room(&room) {
-        Ok(kind) if !kind.is_private() => {}
+) -> Result<Json<PageBody>, ApiError> {
+    let bad = |refusal: validate::Refusal| ApiError::BadRequest(refusal.message);
+    if validate::room(&room).map_err(bad)?.is_private() {
         // Private rooms are not to be read without a member's socket: as if absent.
-        Ok(_) => return (StatusCode::NOT_FOUND, "no such public room\n").into_response(),
-        Err(refusal) => {
-            return (StatusCode::BAD_REQUEST, format!("{}\n", refusal.message)).into_response();
-        }
+        return Err(ApiError::NotFound("no such public room"));
     }
-    let limit = match validate::history_limit(query.limit) {
-        Ok(limit) => limit,
-        Err(refusal) => {
-            return (StatusCode::BAD_REQUEST, format!("{}\n", refusal.message)).into_response();
-        }
-    };
-    match app
+    let limit = validate::history_limit(query.limit).map_err(bad)?;
+    let Page { messages, more } = app
         .store
         .before(&room, query.before.unwrap_or(u64::MAX), limit)
         .await
-    {
-        Ok(Page { messages, more }) => Json(PageBody { messages, more }).into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, %room, "cannot page history");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
-        }
-    }
+        .map_err(|err| ApiError::storage(&format!("cannot page history of {room}"), err))?;
+    Ok(Json(PageBody { messages, more }))
 }

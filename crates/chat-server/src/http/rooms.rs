@@ -1,23 +1,22 @@
 //! `GET /api/rooms`: public rooms, most online first.
 
+use crate::http::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chat_protocol::{RoomSummary, validate};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Rooms with people online or stored history; private rooms never appear.
-pub async fn list_rooms(State(app): State<Arc<AppState>>) -> Response {
-    let stats = match app.store.room_stats().await {
-        Ok(stats) => stats,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot list rooms");
-            return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
-        }
-    };
+pub async fn list_rooms(
+    State(app): State<Arc<AppState>>,
+) -> Result<Json<Vec<RoomSummary>>, ApiError> {
+    let stats = app
+        .store
+        .room_stats()
+        .await
+        .map_err(|err| ApiError::storage("cannot list rooms", err))?;
     let mut rooms: HashMap<String, RoomSummary> = stats
         .into_iter()
         .map(|s| {
@@ -51,5 +50,5 @@ pub async fn list_rooms(State(app): State<Arc<AppState>>) -> Response {
             .then_with(|| b.last_ts.cmp(&a.last_ts))
             .then_with(|| a.room.cmp(&b.room))
     });
-    Json(list).into_response()
+    Ok(Json(list))
 }

@@ -7,9 +7,10 @@
 
 mod room;
 
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
-use bytes::Bytes;
+use crate::outgoing::encode;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 use room::{Room, Subscriber};
 use std::collections::HashMap;
@@ -17,13 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
-
-/// Serializes a frame into a complete WebSocket text frame, once for all its recipients.
-/// Serializing our own types cannot fail (no maps with non-string keys, no failing
-/// `Serialize` impls).
-pub fn encode(frame: &ServerFrame) -> Bytes {
-    crate::ws::text_frame(&serde_json::to_vec(frame).unwrap_or_default())
-}
 
 /// Where a stored message came from, so the sender's own copy can carry its `ref`.
 #[derive(Debug, Clone)]
@@ -41,6 +35,11 @@ pub struct Presence {
 
 /// The in-process registry of rooms and their subscribers.
 pub struct Hub {
+    /// Locking rule: while this lock is held, frames are only queued into outboxes
+    /// ([`Outbox::enqueue`], memory only, under each outbox's own lock, which is always
+    /// taken after this one); sockets are written ([`Outbox::flush`]) after it is
+    /// released, through the `dirty` list every method collects. A socket write under
+    /// this lock would make every room wait on one connection's kernel buffer.
     rooms: Mutex<HashMap<String, Room>>,
     metrics: Arc<Metrics>,
 }
@@ -127,31 +126,56 @@ impl Hub {
         recovered: Option<bool>,
         since: u64,
     ) {
+        let mut dirty = Vec::new();
+        self.complete_join_locked(room_name, conn, history, more, recovered, since, &mut dirty);
+        flush_all(dirty);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn complete_join_locked(
+        &self,
+        room_name: &str,
+        conn: ConnId,
+        history: Vec<Message>,
+        more: bool,
+        recovered: Option<bool>,
+        since: u64,
+        dirty: &mut Vec<Outbox>,
+    ) {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(room_name) else {
             return;
         };
-        let Some(subscriber) = room.subscribers.get(&conn) else {
+        let members = room.member_list();
+        let Some(subscriber) = room.subscribers.get_mut(&conn) else {
             return;
         };
-        let outbox = subscriber.outbox.clone();
         let covered = history.last().map_or(since, |m| m.seq.max(since));
         let joined = encode(&ServerFrame::Joined {
             room: room_name.to_owned(),
-            members: room.member_list(),
+            members,
             history,
             more,
             recovered,
         });
-        if outbox.push(joined).is_err() {
-            return;
-        }
-        if let Some(subscriber) = room.subscribers.get_mut(&conn) {
-            for (seq, frame) in subscriber.take_held() {
-                if seq.is_none_or(|seq| seq > covered) && outbox.push(frame).is_err() {
-                    return;
+        // Queued, not written, under the lock: `joined` and the held frames must be in
+        // the queue before the next live frame, and the socket is written after unlocking.
+        let outbox = subscriber.outbox.clone();
+        let held = subscriber.take_held();
+        let mut first = match outbox.enqueue(joined) {
+            Ok(first) => first,
+            Err(_) => return,
+        };
+        for (seq, frame) in held {
+            if seq.is_none_or(|seq| seq > covered) {
+                match outbox.enqueue(frame) {
+                    Ok(now_first) => first |= now_first,
+                    Err(_) => return,
                 }
             }
+        }
+        if first {
+            dirty.push(outbox);
         }
     }
 
@@ -184,6 +208,10 @@ impl Hub {
         }
         if room.subscribers.is_empty() {
             rooms.remove(room_name);
+            if rooms.capacity() > 2 * rooms.len() + 64 {
+                // Rooms come and go; the map does not keep the high-water mark's memory.
+                rooms.shrink_to_fit();
+            }
         }
         true
     }
@@ -243,11 +271,4 @@ impl Hub {
             })
             .collect()
     }
-}
-
-/// Milliseconds since the Unix epoch: the protocol's `ts`.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

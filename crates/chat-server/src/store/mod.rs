@@ -49,6 +49,13 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// A session as stored: its user, and when it was last saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub user: User,
+    pub updated_ms: i64,
+}
+
 /// Durable history and sessions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -78,8 +85,16 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers a user under a session token.
     async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError>;
 
-    /// The user a session token belongs to, if it is known.
-    async fn load_session(&self, token: &str) -> Result<Option<User>, StoreError>;
+    /// The user a session token belongs to, if it is known and was last used at or
+    /// after `not_before_ms`; with when it was last used.
+    async fn load_session(
+        &self,
+        token: &str,
+        not_before_ms: i64,
+    ) -> Result<Option<StoredSession>, StoreError>;
+
+    /// Forgets sessions last used before `before_ms`; returns how many.
+    async fn expire_sessions(&self, before_ms: i64) -> Result<u64, StoreError>;
 
     /// Succeeds when the storage answers; `/healthz` reports it.
     async fn ping(&self) -> Result<(), StoreError>;

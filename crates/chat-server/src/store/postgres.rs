@@ -7,7 +7,7 @@
 //! Rooms are locked in name order, so two nodes never deadlock.
 
 use super::rows::{self, MessageRow};
-use super::{NewMessage, Page, RoomStat, Store, StoreError};
+use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
 use chat_protocol::{Message, User};
 use sqlx::PgPool;
@@ -139,19 +139,36 @@ impl Store for PgStore {
         .bind(token)
         .bind(&user.id)
         .bind(&user.name)
-        .bind(crate::hub::now_ms())
+        .bind(crate::clock::now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
-        let found: Option<(String, String)> =
-            sqlx::query_as("SELECT user_id, user_name FROM sessions WHERE token = $1")
-                .bind(token)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.map(|(id, name)| User { id, name }))
+    async fn load_session(
+        &self,
+        token: &str,
+        not_before_ms: i64,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let found: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT user_id, user_name, updated_ms FROM sessions WHERE token = $1 AND updated_ms >= $2",
+        )
+        .bind(token)
+        .bind(not_before_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|(id, name, updated_ms)| StoredSession {
+            user: User { id, name },
+            updated_ms,
+        }))
+    }
+
+    async fn expire_sessions(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE updated_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

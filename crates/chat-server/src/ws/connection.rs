@@ -4,13 +4,13 @@
 //! idle timeout), and takes over writing only while the socket is full; otherwise frames
 //! reach the socket from whoever produced them (see [`crate::outbox`]).
 
-use super::frame::{self, FrameError, FrameReader, Incoming};
-use super::session::Session;
-use crate::hub::encode;
+use super::handler::Handler;
 use crate::identity::Identity;
 use crate::outbox::{CloseReason, Outbox};
+use crate::outgoing::encode;
 use crate::state::AppState;
 use chat_protocol::{MAX_FRAME_BYTES, ServerFrame};
+use chat_wire::{CloseCode, FrameError, FrameReader, Incoming, frame};
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
@@ -19,11 +19,23 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// How long a closing connection may take to take its last frames and the close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
 /// connection holds none of it.
 const READ_CHUNK: usize = 4096;
+
+/// How a connection ends: the reason, and the close code when it is not the reason's own
+/// (the peer's code echoed back, or the framing rule it broke).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ending {
+    reason: CloseReason,
+    code: Option<(CloseCode, &'static str)>,
+}
+
+impl From<CloseReason> for Ending {
+    fn from(reason: CloseReason) -> Self {
+        Ending { reason, code: None }
+    }
+}
 
 /// Runs a connection to its end.
 pub async fn run<S>(socket: S, app: Arc<AppState>, identity: Identity)
@@ -34,15 +46,16 @@ where
     let outbox = Outbox::new(Box::pin(socket), app.config.max_queue_bytes);
     let welcome = ServerFrame::Welcome {
         user: identity.user.clone(),
-        session: identity.session,
+        session: identity.session.clone(),
         rooms: Vec::new(),
     };
     let _ = outbox.push(encode(&welcome));
     tracing::debug!(conn, user = %identity.user.id, "connected");
     app.metrics.connections.inc();
 
-    let mut session = Session::new(conn, identity.user, outbox.clone(), app.clone());
-    let reason = read_until_closed(&mut session, &app, &outbox).await;
+    let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
+    let ending = read_until_closed(&mut handler, &app, &outbox).await;
+    let reason = ending.reason;
     if reason == CloseReason::SlowConsumer {
         app.metrics.slow_consumer_closes.inc();
     }
@@ -50,23 +63,50 @@ where
         // Store (and deliver) what this client sent before its socket closes.
         let _ = app.journal.flush().await;
     }
-    session.leave_all();
+    handler.leave_all();
     outbox.close(reason);
+    let close_frame = ending
+        .code
+        .or_else(|| reason.close_frame())
+        .map(|(code, text)| frame::close(code, text));
     if reason != CloseReason::PeerGone {
-        let close_frame = reason
-            .close_frame()
-            .map(|(code, text)| frame::close(code, text));
-        let _ = tokio::time::timeout(CLOSE_GRACE, outbox.finish(reason, close_frame)).await;
+        close_gracefully(&outbox, reason, close_frame, app.config.close_grace).await;
     }
     app.metrics.connections.dec();
     tracing::debug!(conn, ?reason, "disconnected");
+}
+
+/// Ends the connection as RFC 6455 §7 asks: what the reason allows of the queue (for a
+/// slow consumer, only the rest of a frame already started, so the stream stays
+/// well-formed), the close frame, then the write side shut; then it waits for the peer
+/// to hang up, reading and discarding, so that unread data cannot turn the close into
+/// a reset that loses the close frame. A peer that takes longer than `grace` for all of
+/// this (one that stopped reading, say) is dropped.
+pub async fn close_gracefully(
+    outbox: &Outbox,
+    reason: CloseReason,
+    close_frame: Option<bytes::Bytes>,
+    grace: Duration,
+) {
+    let closing = async {
+        outbox.finish(reason, close_frame).await?;
+        let mut sink = [0u8; 512];
+        loop {
+            let mut buf = ReadBuf::new(&mut sink);
+            poll_fn(|cx| outbox.poll_read(cx, &mut buf)).await?;
+            if buf.filled().is_empty() {
+                return Ok::<(), io::Error>(());
+            }
+        }
+    };
+    let _ = tokio::time::timeout(grace, closing).await;
 }
 
 /// Reads and handles frames until something ends the connection. Also keeps time for
 /// the connection: pings every `ping_interval`, and gives up on a peer silent for
 /// `idle_timeout`. It wakes for client bytes, those deadlines, and a full socket, never
 /// per delivery.
-async fn read_until_closed(session: &mut Session, app: &AppState, outbox: &Outbox) -> CloseReason {
+async fn read_until_closed(handler: &mut Handler, app: &AppState, outbox: &Outbox) -> Ending {
     let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
     let closing = outbox.shared().wait_closing();
     let shutdown = app.shutdown.cancelled();
@@ -79,13 +119,13 @@ async fn read_until_closed(session: &mut Session, app: &AppState, outbox: &Outbo
         tokio::select! {
             biased;
             () = &mut closing => {
-                return outbox.shared().reason().unwrap_or(CloseReason::PeerGone);
+                return outbox.shared().reason().unwrap_or(CloseReason::PeerGone).into();
             }
-            () = &mut shutdown => return CloseReason::Shutdown,
+            () = &mut shutdown => return CloseReason::Shutdown.into(),
             () = &mut timer => {
                 let now = Instant::now();
                 if now >= heard + idle {
-                    return CloseReason::Idle;
+                    return CloseReason::Idle.into();
                 }
                 if now >= next_ping {
                     let _ = outbox.push(frame::ping());
@@ -95,19 +135,19 @@ async fn read_until_closed(session: &mut Session, app: &AppState, outbox: &Outbo
             }
             drained = outbox.drain_when_blocked() => {
                 if drained.is_err() {
-                    return CloseReason::PeerGone;
+                    return CloseReason::PeerGone.into();
                 }
             }
             read = read_some(outbox, &mut frames) => {
                 match read {
-                    Ok(0) | Err(_) => return CloseReason::PeerGone,
+                    Ok(0) | Err(_) => return CloseReason::PeerGone.into(),
                     Ok(_) => {}
                 }
                 // Any bytes, pongs included, prove the peer alive.
                 heard = Instant::now();
                 timer.as_mut().reset(next_ping.min(heard + idle));
-                if let Some(reason) = handle_messages(&mut frames, session, outbox).await {
-                    return reason;
+                if let Some(ending) = handle_messages(&mut frames, handler, outbox).await {
+                    return ending;
                 }
             }
         }
@@ -134,24 +174,49 @@ async fn read_some(outbox: &Outbox, frames: &mut FrameReader) -> io::Result<usiz
 /// Handles every complete message read so far; a reason to close ends it.
 async fn handle_messages(
     frames: &mut FrameReader,
-    session: &mut Session,
+    handler: &mut Handler,
     outbox: &Outbox,
-) -> Option<CloseReason> {
+) -> Option<Ending> {
     loop {
         match frames.next_message() {
             Ok(None) => return None,
             // Boxed: the handler's state (store queries and all) then costs memory only
             // while a frame is being handled, not for every idle connection.
-            Ok(Some(Incoming::Text(text))) => Box::pin(session.handle(&text)).await,
+            Ok(Some(Incoming::Text(text))) => Box::pin(handler.handle(&text)).await,
             Ok(Some(Incoming::Ping(payload))) => {
-                let _ = outbox.push(frame::pong(&payload));
+                // Control frames count against the rate limit like any other: a ping
+                // flood gets no pongs.
+                if handler.allow_control_frame() {
+                    let _ = outbox.push(frame::pong(&payload));
+                }
             }
-            Ok(Some(Incoming::Pong)) => {}
-            Ok(Some(Incoming::Close)) => return Some(CloseReason::PeerClosed),
-            Err(FrameError::Binary) => return Some(CloseReason::Binary),
-            Err(FrameError::TooBig) => return Some(CloseReason::TooBig),
-            Err(FrameError::NotUtf8) => return Some(CloseReason::NotUtf8),
-            Err(FrameError::Protocol) => return Some(CloseReason::Protocol),
+            Ok(Some(Incoming::Pong(_))) => {
+                handler.allow_control_frame();
+            }
+            Ok(Some(Incoming::Binary(_))) => return Some(CloseReason::Binary.into()),
+            Ok(Some(Incoming::Close(peer))) => {
+                // A valid close is answered with the same code (RFC 6455 §5.5.1).
+                let code = peer.map_or(CloseCode::NORMAL, |close| close.code);
+                return Some(Ending {
+                    reason: CloseReason::PeerClosed,
+                    code: Some((code, "")),
+                });
+            }
+            Err(err) => {
+                let reason = match err {
+                    FrameError::TooBig => CloseReason::TooBig,
+                    FrameError::NotUtf8 => CloseReason::NotUtf8,
+                    FrameError::Protocol(violation) => {
+                        tracing::debug!(?violation, "framing error");
+                        CloseReason::Protocol
+                    }
+                };
+                let code = match err {
+                    FrameError::TooBig => None,
+                    _ => Some((err.close_code(), err.reason())),
+                };
+                return Some(Ending { reason, code });
+            }
         }
     }
 }

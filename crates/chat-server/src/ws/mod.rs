@@ -1,17 +1,17 @@
 //! `GET /ws`: the checks, the WebSocket handshake, then one task per connection.
 
 mod connection;
-mod frame;
-mod handshake;
-mod session;
+mod handler;
 
-pub use frame::text as text_frame;
+pub use connection::close_gracefully;
 
+use crate::http::ApiError;
 use crate::identity::{ConnectParams, IdentityError, identify};
 use crate::state::AppState;
 use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chat_wire::handshake::{self, Refusal};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
@@ -20,32 +20,24 @@ pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     Query(params): Query<ConnectParams>,
     mut request: Request,
-) -> Response {
+) -> Result<Response, ApiError> {
     let headers = request.headers();
     let origin = headers
         .get(header::ORIGIN)
         .map(|o| o.to_str().unwrap_or("\u{fffd}"));
     if !app.origin_allowed(origin) {
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        return Err(ApiError::Forbidden("origin not allowed"));
     }
-    let accept = match handshake::accept_key(headers) {
-        Ok(accept) => accept,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let identity = match identify(app.store.as_ref(), &params).await {
-        Ok(identity) => identity,
-        Err(IdentityError::BadName(refusal)) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("invalid name: {}\n", refusal.message),
-            )
-                .into_response();
-        }
-        Err(IdentityError::Store(err)) => {
-            tracing::error!(error = %err, "cannot resolve session");
-            return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
-        }
-    };
+    let accept =
+        handshake::accept(request.method(), request.version(), headers).map_err(refused)?;
+    let identity = identify(app.store.as_ref(), &params, app.config.session_ttl)
+        .await
+        .map_err(|err| match err {
+            IdentityError::BadName(refusal) => {
+                ApiError::BadRequest(format!("invalid name: {}", refusal.message))
+            }
+            IdentityError::Store(err) => ApiError::storage("cannot resolve session", err),
+        })?;
     let upgraded = hyper::upgrade::on(&mut request);
     let tracker = app.connections.clone();
     tokio::spawn(tracker.track_future(async move {
@@ -54,5 +46,26 @@ pub async fn upgrade(
             Err(err) => tracing::debug!(error = %err, "upgrade failed"),
         }
     }));
-    handshake::switching_protocols(accept)
+    Ok(switching_protocols(&accept))
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    let message = refusal.message();
+    if refusal.status() == StatusCode::UPGRADE_REQUIRED {
+        ApiError::UpgradeRequired(message)
+    } else {
+        ApiError::BadRequest(message.to_owned())
+    }
+}
+
+/// The `101 Switching Protocols` answer that completes the handshake.
+fn switching_protocols(accept: &str) -> Response {
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
 }

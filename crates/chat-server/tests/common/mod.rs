@@ -112,6 +112,24 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path, &[]).await
     }
+
+    /// Waits until the server counts `n` open connections (a closed socket's clean-up,
+    /// its leave notices included, is done by then).
+    pub async fn wait_for_connections(&self, n: usize) {
+        let wanted = format!("\nchat_connections {n}\n");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (_, metrics) = self.get("/metrics").await;
+            if metrics.contains(&wanted) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {n} connections:\n{metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -220,16 +238,14 @@ impl Client {
         self.recv_until(|f| matches!(f, ServerFrame::Pong)).await;
     }
 
-    /// Expects no text frame for `quiet`.
-    pub async fn assert_silent(&mut self, quiet: Duration) {
-        let deadline = tokio::time::Instant::now() + quiet;
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return,
-                Ok(Some(Ok(Message::Text(text)))) => panic!("unexpected frame {text}"),
-                Ok(Some(Ok(_))) => {}
-                Ok(other) => panic!("connection ended: {other:?}"),
-            }
+    /// Proves that nothing is queued for this connection: a ping's pong must be the
+    /// very next frame. Whatever the server had queued before it (a frame this test says
+    /// must not come) would arrive first. An ordering probe, not a wait.
+    pub async fn assert_nothing_before_pong(&mut self) {
+        self.send(&ClientFrame::Ping).await;
+        match self.recv().await {
+            ServerFrame::Pong => {}
+            other => panic!("expected nothing before the pong, got {other:?}"),
         }
     }
 

@@ -1,9 +1,14 @@
 //! What a connection's frames do: one method per client frame type.
+//!
+//! (The protocol's `session` is something else: the token in `welcome` that brings a
+//! user back, see [`crate::identity`].)
 
-use crate::hub::{ConnId, Subscribed, encode};
+use crate::hub::{ConnId, Subscribed};
+use crate::identity::{Identity, store_if_new};
 use crate::journal::{Append, Sender};
 use crate::limits::FrameLimiter;
 use crate::outbox::Outbox;
+use crate::outgoing::encode;
 use crate::state::AppState;
 use crate::store::{Page, StoreError};
 use chat_protocol::validate::{self, Refusal};
@@ -15,9 +20,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A connection's user, the rooms it has joined, and its allowance of frames.
-pub struct Session {
+pub struct Handler {
     conn: ConnId,
     user: User,
+    identity: Identity,
     outbox: Outbox,
     app: Arc<AppState>,
     joined: HashSet<String>,
@@ -31,17 +37,24 @@ struct JoinHistory {
     recovered: Option<bool>,
 }
 
-impl Session {
-    pub fn new(conn: ConnId, user: User, outbox: Outbox, app: Arc<AppState>) -> Self {
+impl Handler {
+    pub fn new(conn: ConnId, identity: Identity, outbox: Outbox, app: Arc<AppState>) -> Self {
         let limiter = FrameLimiter::new(app.config.rate_per_sec, app.config.rate_burst);
-        Session {
+        Handler {
             conn,
-            user,
+            user: identity.user.clone(),
+            identity,
             outbox,
             app,
             joined: HashSet::new(),
             limiter,
         }
+    }
+
+    /// Takes one frame's allowance for a control frame (ping or pong): false when the
+    /// connection is over its rate, and the ping is then not answered.
+    pub fn allow_control_frame(&self) -> bool {
+        self.limiter.check().is_ok()
     }
 
     /// Handles one text frame. Every refusal becomes an `error` frame; none closes the
@@ -103,7 +116,7 @@ impl Session {
 
     /// Unsubscribes from every joined room; called once when the connection ends.
     pub fn leave_all(&mut self) {
-        for room in self.joined.drain() {
+        for room in std::mem::take(&mut self.joined) {
             self.app.hub.unsubscribe(&room, self.conn);
         }
     }
@@ -111,6 +124,25 @@ impl Session {
     async fn join(&mut self, room: String, since: Option<u64>) {
         if let Err(refusal) = self.check_access(&room) {
             return self.refuse(refusal, None);
+        }
+        let max_rooms = self.app.config.max_rooms_per_connection;
+        if !self.joined.contains(&room) && self.joined.len() >= max_rooms {
+            return self.refuse(
+                Refusal::new(
+                    ErrorCode::Limit,
+                    format!("a connection can be in at most {max_rooms} rooms; leave one first"),
+                ),
+                None,
+            );
+        }
+        // Joining shows this user to others: from here on the identity must survive a
+        // reconnect, so a fresh session is stored now.
+        if let Err(err) = store_if_new(self.app.store.as_ref(), &mut self.identity).await {
+            tracing::error!(error = %err, "cannot store session");
+            return self.refuse(
+                Refusal::new(ErrorCode::Internal, "storage is unavailable; try again"),
+                None,
+            );
         }
         let subscribed = self
             .app
@@ -168,6 +200,10 @@ impl Session {
     fn leave(&mut self, room: String) {
         if !self.joined.remove(&room) {
             return self.refuse(not_joined(&room), None);
+        }
+        if self.joined.capacity() > 2 * self.joined.len() + 16 {
+            // A connection that was in many rooms keeps no memory for them.
+            self.joined.shrink_to_fit();
         }
         self.app.hub.unsubscribe(&room, self.conn);
         self.send(&ServerFrame::Left { room });

@@ -1,0 +1,58 @@
+//! The one error type of the HTTP routes: every refusal and failure becomes a status and
+//! a plain-text sentence here, so handlers return `Result<_, ApiError>` and use `?`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Display;
+
+/// Why an HTTP request was not answered with what it asked for.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request is malformed (400).
+    BadRequest(String),
+    /// The browser's origin may not open sockets here (403).
+    Forbidden(&'static str),
+    /// Nothing public by that name (404); private rooms answer this too.
+    NotFound(&'static str),
+    /// A plain request to the WebSocket endpoint, or an unsupported version (426).
+    UpgradeRequired(&'static str),
+    /// Storage failed or did not answer (503); the cause is logged, not shown.
+    Unavailable,
+}
+
+impl ApiError {
+    /// A storage failure: logged with what was being done, answered with 503.
+    pub fn storage(doing: &str, err: impl Display) -> ApiError {
+        tracing::error!(error = %err, "{doing}");
+        ApiError::Unavailable
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
+            ApiError::NotFound(why) => (StatusCode::NOT_FOUND, why.to_owned()),
+            ApiError::UpgradeRequired(why) => (StatusCode::UPGRADE_REQUIRED, why.to_owned()),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable".to_owned(),
+            ),
+        };
+        let body = if body.ends_with('\n') {
+            body
+        } else {
+            format!("{body}\n")
+        };
+        let mut response = (status, body).into_response();
+        if status == StatusCode::UPGRADE_REQUIRED {
+            // RFC 6455 §4.4: tell the client which version we speak.
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+}
