@@ -59,6 +59,13 @@ impl Server {
         Ok(Server { state, background })
     }
 
+    /// The state every connection shares (for in-crate tests that drive a connection
+    /// over an in-memory socket).
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
     /// Every route of the product.
     pub fn router(&self) -> Router {
         Router::new()

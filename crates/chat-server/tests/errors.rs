@@ -170,3 +170,42 @@ async fn too_many_frames_are_rate_limited_with_retry_ms() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn text_with_control_characters_is_bad_frame_and_stores_nothing() {
+    let backend = Backend::sqlite();
+    let server = TestServer::start(&backend).await;
+    let mut ada = server.connect("Ada").await;
+    ada.join("lobby").await;
+    ada.say("lobby", "clear\u{1b}[2J", Some("esc")).await;
+    expect_error(&mut ada, ErrorCode::BadFrame, Some("esc")).await;
+    ada.say("lobby", "nul\u{0}", Some("nul")).await;
+    expect_error(&mut ada, ErrorCode::BadFrame, Some("nul")).await;
+    ada.say("lobby", "two\nlines\tok", Some("ok")).await;
+    match ada.recv().await {
+        ServerFrame::Message { message, .. } => assert_eq!(message.seq, 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn joining_more_rooms_than_the_limit_is_limit() {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| c.max_rooms_per_connection = 3).await;
+    let mut ada = server.connect("Ada").await;
+    for room in ["a", "b", "c"] {
+        ada.join(room).await;
+    }
+    // Joining a room again is not one more.
+    ada.join("a").await;
+    ada.send(&ClientFrame::Join {
+        room: "d".into(),
+        since: None,
+    })
+    .await;
+    expect_error(&mut ada, ErrorCode::Limit, None).await;
+    // Leaving makes room.
+    ada.send(&ClientFrame::Leave { room: "a".into() }).await;
+    assert!(matches!(ada.recv().await, ServerFrame::Left { .. }));
+    ada.join("d").await;
+}

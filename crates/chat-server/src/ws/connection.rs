@@ -220,3 +220,145 @@ async fn handle_messages(
         }
     }
 }
+
+/// The connection's timers, driven by paused tokio time over an in-memory socket: no
+/// test here waits for real time to pass.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Server};
+    use chat_protocol::User;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    async fn app(tweak: impl FnOnce(&mut Config)) -> (Server, Arc<AppState>) {
+        let mut config = Config::defaults();
+        let file = std::env::temp_dir().join(format!(
+            "chat-unit-{}-{}.db",
+            std::process::id(),
+            ulid::Ulid::new()
+        ));
+        config.database_url = format!("sqlite://{}", file.display());
+        tweak(&mut config);
+        let server = Server::build(config).await.expect("server");
+        let state = server.state();
+        (server, state)
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            user: User {
+                id: "u_test".into(),
+                name: "Test".into(),
+            },
+            session: "s".into(),
+            stored: false,
+        }
+    }
+
+    /// Paused time still rounds timers to the millisecond.
+    fn assert_near(got: Duration, expected: Duration) {
+        assert!(
+            got >= expected && got <= expected + Duration::from_millis(5),
+            "{got:?} instead of {expected:?}"
+        );
+    }
+
+    /// Reads one server frame: opcode and payload.
+    async fn read_frame(peer: &mut DuplexStream) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        peer.read_exact(&mut head).await.expect("frame head");
+        let len = match head[1] & 0x7F {
+            126 => usize::from(peer.read_u16().await.expect("length")),
+            127 => usize::try_from(peer.read_u64().await.expect("length")).expect("fits"),
+            len => usize::from(len),
+        };
+        let mut payload = vec![0; len];
+        peer.read_exact(&mut payload).await.expect("payload");
+        (head[0] & 0x0F, payload)
+    }
+
+    /// A masked client frame.
+    fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [1, 2, 3, 4];
+        let mut out = vec![first, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    #[tokio::test]
+    async fn pings_keep_time_and_a_silent_peer_is_closed_after_the_idle_timeout() {
+        let (_server, app) = app(|c| {
+            c.ping_interval = Duration::from_secs(25);
+            c.idle_timeout = Duration::from_secs(60);
+        })
+        .await;
+        tokio::time::pause();
+        let (ours, mut peer) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(run(ours, app, identity()));
+        let start = Instant::now();
+        assert_eq!(read_frame(&mut peer).await.0, 0x1, "welcome");
+        // Answering pings keeps the connection alive far past the idle timeout.
+        for round in 1..=5u32 {
+            let (opcode, _) = read_frame(&mut peer).await;
+            assert_eq!(opcode, 0x9, "a ping");
+            assert_near(start.elapsed(), Duration::from_secs(25) * round);
+            peer.write_all(&client_frame(0x8A, b""))
+                .await
+                .expect("pong");
+        }
+        // Then silence: pings go on, and the close comes 60 s after the last pong.
+        let silent_from = Instant::now();
+        let (opcode, payload) = loop {
+            match read_frame(&mut peer).await {
+                (0x9, _) => {}
+                other => break other,
+            }
+        };
+        assert_eq!(opcode, 0x8, "a close");
+        assert_eq!(&payload[..2], &1001u16.to_be_bytes()[..]);
+        assert_near(silent_from.elapsed(), Duration::from_secs(60));
+        drop(peer);
+        task.await.expect("connection task");
+    }
+
+    #[tokio::test]
+    async fn a_slow_consumer_reading_20_s_late_gets_whole_frames_then_1013() {
+        let (_server, app) = app(|_| {}).await;
+        tokio::time::pause();
+        let (ours, mut peer) = tokio::io::duplex(256);
+        let outbox = Outbox::new(Box::pin(ours), 4096);
+        let frame = crate::outgoing::encode(&ServerFrame::Pong);
+        // Fill the socket and the queue until the outbox gives up on the peer.
+        let mut pushed = 0;
+        while outbox.push(frame.clone()).is_ok() {
+            pushed += 1;
+        }
+        assert_eq!(outbox.shared().reason(), Some(CloseReason::SlowConsumer));
+        let closing = outbox.clone();
+        let grace = app.config.close_grace;
+        let task = tokio::spawn(async move {
+            let close = frame::close(CloseCode::TRY_AGAIN_LATER, "too slow to keep up");
+            close_gracefully(&closing, CloseReason::SlowConsumer, Some(close), grace).await;
+        });
+        // Only the closing task holds the socket now: when it gives up, the peer sees EOF.
+        drop(outbox);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let mut whole = 0;
+        loop {
+            let (opcode, payload) = read_frame(&mut peer).await;
+            if opcode == 0x8 {
+                assert_eq!(&payload[..2], &1013u16.to_be_bytes()[..]);
+                break;
+            }
+            assert_eq!(payload, br#"{"type":"pong"}"#, "whole frames only");
+            whole += 1;
+        }
+        assert!(
+            whole > 0 && whole < pushed,
+            "{whole} of {pushed} frames, then the close"
+        );
+        drop(peer);
+        task.await.expect("closing task");
+    }
+}

@@ -12,7 +12,25 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts the binary on a free port and waits until it listens.
     pub fn spawn(database_url: &str) -> ChildServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        Self::spawn_limited(database_url, None)
+    }
+
+    /// Like [`ChildServer::spawn`], with the process's open-file limit set to `files`
+    /// (through the shell's `ulimit`, so the test needs no unsafe code).
+    pub fn spawn_limited(database_url: &str, files: Option<u32>) -> ChildServer {
+        let mut command = match files {
+            Some(files) => {
+                let mut shell = Command::new("bash");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -n {files} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_chat-server"),
+                ]);
+                shell
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_chat-server")),
+        };
+        let mut child = command
             .args(["--addr", "127.0.0.1:0", "--database-url", database_url])
             .args(["--rate-per-sec", "0"])
             .env("RUST_LOG", "info")
