@@ -62,6 +62,27 @@ setup-web:
         npm ci --no-audit --no-fund
     fi
 
+# Fuzz each target for SECS seconds (default 600): the frame reader, the handshake checks,
+# and both frame decoders. Needs cargo-fuzz (installed if missing) and nightly Rust (or
+# stable with RUSTC_BOOTSTRAP, when no nightly is installed).
+fuzz SECS="600":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        cargo install --locked cargo-fuzz
+    fi
+    toolchain="+nightly"
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        toolchain=""
+        export RUSTC_BOOTSTRAP=1
+    fi
+    for target in frame_reader handshake client_frame server_frame; do
+        mkdir -p "fuzz/corpus/$target"
+        echo "fuzzing $target for {{SECS}} s"
+        cargo $toolchain fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- -max_total_time={{SECS}} -rss_limit_mb=2048
+    done
+
 # Format all code.
 fmt:
     cargo fmt --all

@@ -66,16 +66,20 @@ fn is_pictograph(c: char) -> bool {
 /// The first invisible or format character of `name`, if any. A zero-width joiner
 /// between two pictographs is part of an emoji and allowed.
 pub fn first_invisible(name: &str) -> Option<char> {
-    let chars: Vec<char> = name.chars().collect();
-    chars.iter().enumerate().find_map(|(i, &c)| {
-        if c == ZERO_WIDTH_JOINER {
-            let joined = i > 0
-                && chars.get(i - 1).copied().is_some_and(is_pictograph)
-                && chars.get(i + 1).copied().is_some_and(is_pictograph);
-            return (!joined).then_some(c);
+    let mut before = None;
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        let invisible = if c == ZERO_WIDTH_JOINER {
+            !(before.is_some_and(is_pictograph) && chars.peek().copied().is_some_and(is_pictograph))
+        } else {
+            in_table(INVISIBLE, c)
+        };
+        if invisible {
+            return Some(c);
         }
-        in_table(INVISIBLE, c).then_some(c)
-    })
+        before = Some(c);
+    }
+    None
 }
 
 /// Whether the character draws something by itself.

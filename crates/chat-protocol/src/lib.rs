@@ -1,4 +1,6 @@
-//! The chat wire protocol, version 1 (see `PROTOCOL.md`).
+//! The chat wire protocol, version 1. The complete reference (frames, errors, close
+//! codes, limits, and the choices the contract leaves open) is `docs/protocol.md` at the
+//! root of the repository, next to this crate's `crates/` folder.
 //!
 //! This crate is the one Rust implementation of the contract between the server, the
 //! browser client and third-party tools. It holds only data types and pure validation, so

@@ -114,25 +114,39 @@ const FIELD_NAMES: [&str; 22] = [
 /// looked at, and unknown ones are skipped. Written by hand rather than derived because a
 /// derived struct also carries a decoder for the array form of itself, which no server
 /// frame uses and which would double this, the app's largest function.
-struct Fields<'a>([Option<&'a RawValue>; FIELD_NAMES.len()]);
+struct Fields<'a> {
+    raw: [Option<&'a RawValue>; FIELD_NAMES.len()],
+    /// Fields that appeared more than once, one bit per [`FIELD_NAMES`] entry. A repeated
+    /// field is refused only when the frame's type reads it, as the derived decoder does
+    /// (it ignores fields of other types, repeated or not).
+    repeated: u32,
+}
 
 impl Fields<'_> {
-    fn raw(&self, name: &str) -> Option<&RawValue> {
-        let index = FIELD_NAMES.iter().position(|known| *known == name)?;
-        self.0[index]
+    fn raw(&self, name: &'static str) -> Result<Option<&RawValue>, serde_json::Error> {
+        let Some(index) = FIELD_NAMES.iter().position(|known| *known == name) else {
+            return Ok(None);
+        };
+        if self.repeated & (1 << index) != 0 {
+            return Err(serde_json::Error::duplicate_field(name));
+        }
+        Ok(self.raw[index])
     }
 
     /// A field every frame of this type has.
     fn need<T: DeserializeOwned>(&self, name: &'static str) -> Result<T, serde_json::Error> {
         let raw = self
-            .raw(name)
+            .raw(name)?
             .ok_or_else(|| serde_json::Error::missing_field(name))?;
         serde_json::from_str(raw.get())
     }
 
     /// A field that may be missing or `null`.
-    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, serde_json::Error> {
-        self.raw(name)
+    fn optional<T: DeserializeOwned>(
+        &self,
+        name: &'static str,
+    ) -> Result<Option<T>, serde_json::Error> {
+        self.raw(name)?
             .map_or(Ok(None), |raw| serde_json::from_str(raw.get()))
     }
 }
@@ -153,16 +167,19 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Fields([None; FIELD_NAMES.len()]);
+        let mut fields = Fields {
+            raw: [None; FIELD_NAMES.len()],
+            repeated: 0,
+        };
         while let Some(FieldKey(index)) = map.next_key()? {
             let Some(index) = index else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            if fields.0[index].is_some() {
-                return Err(A::Error::duplicate_field(FIELD_NAMES[index]));
+            if fields.raw[index].is_some() {
+                fields.repeated |= 1 << index;
             }
-            fields.0[index] = Some(map.next_value()?);
+            fields.raw[index] = Some(map.next_value()?);
         }
         Ok(fields)
     }

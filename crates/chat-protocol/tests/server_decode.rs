@@ -83,3 +83,24 @@ fn an_unknown_type_names_the_known_ones() {
     let text = err.to_string();
     assert!(text.contains("shout") && text.contains("welcome"), "{text}");
 }
+
+/// Found by `cargo fuzz` (server_frame): a field repeated in a frame whose type does not
+/// read it is ignored by the derived decoder, so it must be ignored here too; repeated
+/// where the type reads it, both refuse.
+#[test]
+fn a_repeated_field_matters_only_where_the_type_reads_it() {
+    assert_eq!(
+        agree(r#"{"code":"a","code":"b","type":"pong"}"#),
+        Some(ServerFrame::Pong)
+    );
+    assert_eq!(
+        agree(r#"{"room":"a","room":"b","type":"left"}"#),
+        None,
+        "a repeated field of the frame's own type"
+    );
+    assert_eq!(
+        agree(r#"{"type":"pong","type":"pong"}"#),
+        None,
+        "a repeated type"
+    );
+}

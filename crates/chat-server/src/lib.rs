@@ -2,6 +2,7 @@
 //! [`Config`], [`Server::router`] is what tests drive, and [`Server::serve`] runs it with
 //! graceful shutdown. `main.rs` only parses flags, sets up logging and calls these.
 
+pub mod api_error;
 pub mod clock;
 pub mod config;
 pub mod edge;

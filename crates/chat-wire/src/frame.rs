@@ -71,6 +71,29 @@ pub fn close(code: CloseCode, reason: &str) -> Bytes {
     build(opcode::CLOSE, &payload)
 }
 
+/// A client frame as a browser sends it, masked with `mask`: `first` is the FIN bit, RSV
+/// bits and opcode as they go on the wire (so tests and tools can send broken ones).
+/// The length uses the minimal encoding.
+pub fn masked(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let len = payload.len();
+    let mut out = Vec::with_capacity(len + 14);
+    out.push(first);
+    match len {
+        0..=125 => out.push(0x80 | len as u8),
+        126..=0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,18 +9,7 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// A masked client frame: `first` is FIN, RSV and opcode; the length is encoded minimally.
 fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut out = vec![first];
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    masked_payload(out, payload)
+    chat_wire::frame::masked(first, payload, MASK)
 }
 
 fn masked_payload(mut head: Vec<u8>, payload: &[u8]) -> Vec<u8> {

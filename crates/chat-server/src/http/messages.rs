@@ -1,6 +1,6 @@
 //! `GET /api/rooms/{room}/messages?before=&limit=`: page back through a public room.
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::state::AppState;
 use crate::store::Page;
 use axum::Json;

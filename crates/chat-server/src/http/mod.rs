@@ -1,12 +1,10 @@
 //! Plain HTTP: the REST routes, health, and the browser app's static files.
 
-mod error;
 mod health;
 mod messages;
 mod metrics;
 mod rooms;
 
-pub use error::ApiError;
 pub use health::healthz;
 pub use messages::room_messages;
 pub use metrics::metrics;

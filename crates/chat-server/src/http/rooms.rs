@@ -1,6 +1,6 @@
 //! `GET /api/rooms`: public rooms, most online first.
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

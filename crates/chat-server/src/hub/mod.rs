@@ -272,3 +272,34 @@ impl Hub {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rooms_and_their_memory_go_when_the_last_subscriber_leaves() {
+        let hub = Hub::new(Arc::new(Metrics::default()));
+        let (socket, _peer) = tokio::io::duplex(1 << 20);
+        let outbox = Outbox::new(Box::pin(socket), 1 << 20);
+        let user = User {
+            id: "u_1".into(),
+            name: "One".into(),
+        };
+        for i in 0..5000 {
+            let room = format!("room{i}");
+            hub.subscribe(&room, 1, &user, &outbox);
+            hub.complete_join(&room, 1, Vec::new(), false, None, 0);
+        }
+        assert_eq!(hub.presence().len(), 5000);
+        for i in 0..5000 {
+            assert!(hub.unsubscribe(&format!("room{i}"), 1));
+        }
+        assert!(hub.presence().is_empty());
+        assert!(
+            hub.lock().capacity() < 200,
+            "an empty hub keeps room for {} rooms",
+            hub.lock().capacity()
+        );
+    }
+}

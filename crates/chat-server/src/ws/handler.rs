@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::{Page, StoreError};
 use chat_protocol::validate::{self, Refusal};
 use chat_protocol::{
-    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, Message, ServerFrame, User,
+    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, Message, ServerFrame,
     decode_client_frame,
 };
 use std::collections::HashSet;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// A connection's user, the rooms it has joined, and its allowance of frames.
 pub struct Handler {
     conn: ConnId,
-    user: User,
+    /// The user, and the session that brings them back (stored at first use).
     identity: Identity,
     outbox: Outbox,
     app: Arc<AppState>,
@@ -42,7 +42,6 @@ impl Handler {
         let limiter = FrameLimiter::new(app.config.rate_per_sec, app.config.rate_burst);
         Handler {
             conn,
-            user: identity.user.clone(),
             identity,
             outbox,
             app,
@@ -144,10 +143,10 @@ impl Handler {
                 None,
             );
         }
-        let subscribed = self
-            .app
-            .hub
-            .subscribe(&room, self.conn, &self.user, &self.outbox);
+        let subscribed =
+            self.app
+                .hub
+                .subscribe(&room, self.conn, &self.identity.user, &self.outbox);
         self.joined.insert(room.clone());
         match self.join_history(&room, since).await {
             Ok(history) => self.app.hub.complete_join(
@@ -219,7 +218,7 @@ impl Handler {
         };
         let append = Append {
             room,
-            from: self.user.clone(),
+            from: self.identity.user.clone(),
             text,
             sender: Some(Sender {
                 conn: self.conn,
@@ -239,7 +238,7 @@ impl Handler {
         if !self.joined.contains(room) {
             return self.refuse(not_joined(room), None);
         }
-        self.app.hub.typing(room, &self.user, active);
+        self.app.hub.typing(room, &self.identity.user, active);
     }
 
     async fn history(&mut self, room: String, before: u64, limit: Option<u32>) {

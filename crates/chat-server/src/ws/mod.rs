@@ -5,7 +5,7 @@ mod handler;
 
 pub use connection::close_gracefully;
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::identity::{ConnectParams, IdentityError, identify};
 use crate::state::AppState;
 use axum::extract::{Query, Request, State};

@@ -35,21 +35,7 @@ struct Case {
 
 /// A masked client frame; `first` is FIN, RSV and opcode. Lengths are minimal.
 fn raw(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x0f, 0x9a, 0x33, 0xc1];
-    let len = payload.len();
-    let mut out = vec![first];
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
+    chat_wire::frame::masked(first, payload, [0x0f, 0x9a, 0x33, 0xc1])
 }
 
 fn text(payload: &[u8]) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! The one error type of the HTTP routes: every refusal and failure becomes a status and
+//! The one error type of the HTTP routes (REST and the WebSocket upgrade alike): every refusal and failure becomes a status and
 //! a plain-text sentence here, so handlers return `Result<_, ApiError>` and use `?`.
 
 use axum::http::{HeaderValue, StatusCode, header};
