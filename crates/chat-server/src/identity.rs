@@ -39,8 +39,8 @@ pub struct Identity {
     pub user: User,
     pub session: String,
     /// Whether the session is in the store. A fresh anonymous session is stored only
-    /// when the connection first does something under its identity (see
-    /// [`store_if_new`]), so handshakes that lead nowhere leave nothing behind.
+    /// when the connection first joins a room (the frame handler does it), so
+    /// handshakes that lead nowhere leave nothing behind.
     pub stored: bool,
 }
 
@@ -96,18 +96,6 @@ pub async fn identify(
         session,
         stored: false,
     })
-}
-
-/// Stores a fresh session the first time its identity is used, so that the client can
-/// come back as the same user.
-pub async fn store_if_new(store: &dyn Store, identity: &mut Identity) -> Result<(), StoreError> {
-    if !identity.stored {
-        store
-            .save_session(&identity.session, &identity.user)
-            .await?;
-        identity.stored = true;
-    }
-    Ok(())
 }
 
 /// Forgets expired sessions now and then every `every`, until `stop`.

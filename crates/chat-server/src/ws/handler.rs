@@ -4,7 +4,7 @@
 //! user back, see [`crate::identity`].)
 
 use crate::hub::{ConnId, Subscribed};
-use crate::identity::{Identity, store_if_new};
+use crate::identity::Identity;
 use crate::journal::{Append, Sender};
 use crate::limits::FrameLimiter;
 use crate::outbox::Outbox;
@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::{Page, StoreError};
 use chat_protocol::validate::{self, Refusal};
 use chat_protocol::{
-    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, Message, ServerFrame,
+    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, Message, ServerFrame, User,
     decode_client_frame,
 };
 use std::collections::HashSet;
@@ -22,8 +22,10 @@ use std::sync::Arc;
 /// A connection's user, the rooms it has joined, and its allowance of frames.
 pub struct Handler {
     conn: ConnId,
-    /// The user, and the session that brings them back (stored at first use).
-    identity: Identity,
+    user: User,
+    /// A fresh anonymous session's token until it is stored, at the first `join`; then
+    /// nothing, so that an idle connection keeps no copy of it.
+    unsaved_session: Option<String>,
     outbox: Outbox,
     app: Arc<AppState>,
     joined: HashSet<String>,
@@ -42,7 +44,8 @@ impl Handler {
         let limiter = FrameLimiter::new(app.config.rate_per_sec, app.config.rate_burst);
         Handler {
             conn,
-            identity,
+            unsaved_session: (!identity.stored).then_some(identity.session),
+            user: identity.user,
             outbox,
             app,
             joined: HashSet::new(),
@@ -136,17 +139,20 @@ impl Handler {
         }
         // Joining shows this user to others: from here on the identity must survive a
         // reconnect, so a fresh session is stored now.
-        if let Err(err) = store_if_new(self.app.store.as_ref(), &mut self.identity).await {
-            tracing::error!(error = %err, "cannot store session");
-            return self.refuse(
-                Refusal::new(ErrorCode::Internal, "storage is unavailable; try again"),
-                None,
-            );
+        if let Some(token) = &self.unsaved_session {
+            if let Err(err) = self.app.store.save_session(token, &self.user).await {
+                tracing::error!(error = %err, "cannot store session");
+                return self.refuse(
+                    Refusal::new(ErrorCode::Internal, "storage is unavailable; try again"),
+                    None,
+                );
+            }
+            self.unsaved_session = None;
         }
-        let subscribed =
-            self.app
-                .hub
-                .subscribe(&room, self.conn, &self.identity.user, &self.outbox);
+        let subscribed = self
+            .app
+            .hub
+            .subscribe(&room, self.conn, &self.user, &self.outbox);
         self.joined.insert(room.clone());
         match self.join_history(&room, since).await {
             Ok(history) => self.app.hub.complete_join(
@@ -218,7 +224,7 @@ impl Handler {
         };
         let append = Append {
             room,
-            from: self.identity.user.clone(),
+            from: self.user.clone(),
             text,
             sender: Some(Sender {
                 conn: self.conn,
@@ -238,7 +244,7 @@ impl Handler {
         if !self.joined.contains(room) {
             return self.refuse(not_joined(room), None);
         }
-        self.app.hub.typing(room, &self.identity.user, active);
+        self.app.hub.typing(room, &self.user, active);
     }
 
     async fn history(&mut self, room: String, before: u64, limit: Option<u32>) {
