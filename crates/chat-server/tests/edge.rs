@@ -95,6 +95,32 @@ async fn slowloris_and_silent_sockets_are_dropped_at_the_deadline() {
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_at_the_deadline_too() {
+    let backend = Backend::sqlite();
+    let deadline = Duration::from_millis(500);
+    let server = TestServer::with(&backend, |c| c.request_head_timeout = deadline).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    while !response.windows(15).any(|w| w == b"{\"status\":\"ok\"}") {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        response.extend_from_slice(&buf[..n]);
+    }
+    // The connection stays open for another request, but not forever.
+    let answered = Instant::now();
+    let closed = hung_up(stream).await;
+    assert!(closed - answered >= deadline - Duration::from_millis(100));
+}
+
+#[tokio::test]
 async fn beyond_the_cap_the_oldest_unfinished_connection_makes_room() {
     let backend = Backend::sqlite();
     let server = TestServer::with(&backend, |c| {
