@@ -126,56 +126,28 @@ impl Hub {
         recovered: Option<bool>,
         since: u64,
     ) {
-        let mut dirty = Vec::new();
-        self.complete_join_locked(room_name, conn, history, more, recovered, since, &mut dirty);
-        flush_all(dirty);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn complete_join_locked(
-        &self,
-        room_name: &str,
-        conn: ConnId,
-        history: Vec<Message>,
-        more: bool,
-        recovered: Option<bool>,
-        since: u64,
-        dirty: &mut Vec<Outbox>,
-    ) {
-        let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_name) else {
-            return;
+        let to_flush = {
+            let mut rooms = self.lock();
+            let Some(room) = rooms.get_mut(room_name) else {
+                return;
+            };
+            let members = room.member_list();
+            let Some(subscriber) = room.subscribers.get_mut(&conn) else {
+                return;
+            };
+            let covered = history.last().map_or(since, |m| m.seq.max(since));
+            let joined = encode(&ServerFrame::Joined {
+                room: room_name.to_owned(),
+                members,
+                history,
+                more,
+                recovered,
+            });
+            subscriber.complete_join(joined, covered)
         };
-        let members = room.member_list();
-        let Some(subscriber) = room.subscribers.get_mut(&conn) else {
-            return;
-        };
-        let covered = history.last().map_or(since, |m| m.seq.max(since));
-        let joined = encode(&ServerFrame::Joined {
-            room: room_name.to_owned(),
-            members,
-            history,
-            more,
-            recovered,
-        });
-        // Queued, not written, under the lock: `joined` and the held frames must be in
-        // the queue before the next live frame, and the socket is written after unlocking.
-        let outbox = subscriber.outbox.clone();
-        let held = subscriber.take_held();
-        let mut first = match outbox.enqueue(joined) {
-            Ok(first) => first,
-            Err(_) => return,
-        };
-        for (seq, frame) in held {
-            if seq.is_none_or(|seq| seq > covered) {
-                match outbox.enqueue(frame) {
-                    Ok(now_first) => first |= now_first,
-                    Err(_) => return,
-                }
-            }
-        }
-        if first {
-            dirty.push(outbox);
+        // The socket is written after the lock is released.
+        if let Some(outbox) = to_flush {
+            outbox.flush();
         }
     }
 

@@ -26,8 +26,23 @@ impl Subscriber {
     }
 
     /// Ends holding: the frames held so far, and from now on frames go straight out.
-    pub fn take_held(&mut self) -> Vec<(Option<u64>, Bytes)> {
+    fn take_held(&mut self) -> Vec<(Option<u64>, Bytes)> {
         self.held.take().unwrap_or_default()
+    }
+
+    /// Ends holding: queues `joined`, then the held frames that carry no message or a
+    /// message newer than `covered` (the history `joined` holds). Only queued, so that it
+    /// can run under the hub's lock and still come before the next live frame; returns
+    /// the outbox when the caller must flush it.
+    pub fn complete_join(&mut self, joined: Bytes, covered: u64) -> Option<Outbox> {
+        let held = self.take_held();
+        let mut must_flush = self.outbox.enqueue(joined).ok()?;
+        for (seq, frame) in held {
+            if seq.is_none_or(|seq| seq > covered) {
+                must_flush |= self.outbox.enqueue(frame).ok()?;
+            }
+        }
+        must_flush.then(|| self.outbox.clone())
     }
 
     /// Queues the frame, noting in `dirty` an outbox that now has something to write.
