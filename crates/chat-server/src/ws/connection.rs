@@ -24,7 +24,7 @@ use tokio::time::Instant;
 const READ_CHUNK: usize = 4096;
 
 /// How a connection ends: the reason, and the close code when it is not the reason's own
-/// (the peer's code echoed back, or the framing rule it broke).
+/// (the peer's code, echoed back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Ending {
     reason: CloseReason,
@@ -211,11 +211,12 @@ async fn handle_messages(
                         CloseReason::Protocol
                     }
                 };
-                let code = match err {
-                    FrameError::TooBig => None,
-                    _ => Some((err.close_code(), err.reason())),
-                };
-                return Some(Ending { reason, code });
+                // The reason's own close frame carries the error's code.
+                debug_assert_eq!(
+                    reason.close_frame().map(|(code, _)| code),
+                    Some(err.close_code())
+                );
+                return Some(reason.into());
             }
         }
     }
