@@ -127,3 +127,45 @@ fn random_token(rng: &mut impl Rng, len: usize) -> String {
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_past_its_ttl_resumes_nothing() {
+        let file = std::env::temp_dir().join(format!("chat-identity-{}.db", ulid::Ulid::new()));
+        let store = crate::store::open(&format!("sqlite://{}", file.display()))
+            .await
+            .expect("store");
+        let user = User {
+            id: "u_kept".into(),
+            name: "Kept".into(),
+        };
+        store.save_session("tok", &user).await.expect("saved");
+        let saved = store
+            .load_session("tok", 0)
+            .await
+            .expect("loaded")
+            .expect("present")
+            .updated_ms;
+        // Wait for the wall clock (which the store reads) to pass a 1 ms ttl.
+        while now_ms() <= saved + 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let params = ConnectParams {
+            session: Some("tok".into()),
+            ..ConnectParams::default()
+        };
+        let expired = identify(store.as_ref(), &params, Duration::from_millis(1))
+            .await
+            .expect("identified");
+        assert_ne!(expired.user.id, user.id, "an expired session is a new user");
+        assert!(!expired.stored);
+        let kept = identify(store.as_ref(), &params, Duration::from_secs(3600))
+            .await
+            .expect("identified");
+        assert_eq!((kept.user, kept.stored), (user, true));
+        let _ = std::fs::remove_file(file);
+    }
+}
