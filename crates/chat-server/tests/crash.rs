@@ -8,6 +8,8 @@ use chat_protocol::{ClientFrame, Message, ServerFrame};
 use common::{Backend, ChildServer, Socket, next_frame};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite;
 
@@ -28,7 +30,7 @@ async fn connect(url: &str) -> (Socket, String) {
 
 /// Sends up to PER_CLIENT messages while reading, until the server dies; returns every
 /// message this client received.
-async fn chat_until_killed(mut ws: Socket, me: usize) -> Vec<Message> {
+async fn chat_until_killed(mut ws: Socket, me: usize, delivered: Arc<AtomicUsize>) -> Vec<Message> {
     ws.send(frame(&ClientFrame::Join {
         room: "crash".into(),
         since: None,
@@ -52,6 +54,7 @@ async fn chat_until_killed(mut ws: Socket, me: usize) -> Vec<Message> {
                 Some(Ok(tungstenite::Message::Text(text))) => {
                     if let Ok(ServerFrame::Message { message, .. }) = serde_json::from_str(&text) {
                         received.push(message);
+                        delivered.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Some(Ok(_)) => {}
@@ -66,12 +69,22 @@ async fn kill_9_loses_nothing_anyone_saw(backend: Backend) {
     let server = ChildServer::spawn(&backend.url);
     let mut sessions = Vec::new();
     let mut tasks = Vec::new();
+    let delivered = Arc::new(AtomicUsize::new(0));
     for me in 0..CLIENTS {
         let (ws, session) = connect(&server.ws_url(&format!("?name=c{me}"))).await;
         sessions.push(session);
-        tasks.push(tokio::spawn(chat_until_killed(ws, me)));
+        tasks.push(tokio::spawn(chat_until_killed(ws, me, delivered.clone())));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill it in the middle of traffic: once deliveries are flowing, however slow the
+    // machine (a fixed pause was sometimes over before the first message).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while delivered.load(Ordering::Relaxed) < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no traffic to interrupt"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.signal("KILL");
     let mut seen: Vec<Vec<Message>> = Vec::new();
     for task in tasks {
