@@ -100,6 +100,7 @@ impl ChatState {
                 history,
                 more,
                 recovered,
+                ..
             } => {
                 let state = self.rooms.entry(room.clone()).or_default();
                 state.members = members;
@@ -194,10 +195,7 @@ impl ChatState {
                 client_ref: Some(client_ref),
                 ..
             } => self.fail(&client_ref, code, message),
-            ServerFrame::Error { .. }
-            | ServerFrame::Queued
-            | ServerFrame::Matched { .. }
-            | ServerFrame::Pong => {}
+            _ => {}
         }
     }
 
@@ -333,6 +331,7 @@ mod tests {
             history,
             more: false,
             recovered,
+            you: None,
         }
     }
 
@@ -350,6 +349,7 @@ mod tests {
                 user: user("me"),
                 session: "s".into(),
                 rooms: vec![],
+                blocked: vec![],
             },
             0,
         );

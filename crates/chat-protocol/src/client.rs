@@ -39,17 +39,45 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
-    /// Queue for an anonymous one-to-one chat.
-    Match,
+    /// Queue for an anonymous one-to-one chat, preferring a partner who shares one of
+    /// `interests`; during an open pair it closes that pair first ("next").
+    Match {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        interests: Vec<String>,
+    },
     /// Leave the pairing queue.
     Unmatch,
+    /// Block a user by id, or the partner of one of your `~pair` rooms (whose id you do
+    /// not know): exactly one of `user` and `room`.
+    Block {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// Lift a block on a user id.
+    Unblock {
+        user: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// Report a room's conversation to the moderators.
+    Report {
+        room: String,
+        reason: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
     /// Ask for a `pong`.
     Ping,
 }
 
 /// The `type` values of [`ClientFrame`], to tell `unknown_type` from `bad_frame`.
-const CLIENT_TYPES: [&str; 9] = [
-    "join", "leave", "send", "typing", "dm", "history", "match", "unmatch", "ping",
+const CLIENT_TYPES: [&str; 12] = [
+    "join", "leave", "send", "typing", "dm", "history", "match", "unmatch", "block", "unblock",
+    "report", "ping",
 ];
 
 /// A text frame that could not become a valid [`ClientFrame`].
@@ -124,9 +152,11 @@ impl ClientFrame {
     /// The `ref` the client attached, if this kind of frame carries one.
     pub fn client_ref(&self) -> Option<&str> {
         match self {
-            ClientFrame::Send { client_ref, .. } | ClientFrame::Dm { client_ref, .. } => {
-                client_ref.as_deref()
-            }
+            ClientFrame::Send { client_ref, .. }
+            | ClientFrame::Dm { client_ref, .. }
+            | ClientFrame::Block { client_ref, .. }
+            | ClientFrame::Unblock { client_ref, .. }
+            | ClientFrame::Report { client_ref, .. } => client_ref.as_deref(),
             _ => None,
         }
     }
@@ -152,7 +182,27 @@ impl ClientFrame {
                 validate::room(room)?;
                 validate::history_limit(*limit).map(drop)
             }
-            ClientFrame::Match | ClientFrame::Unmatch | ClientFrame::Ping => Ok(()),
+            ClientFrame::Match { interests } => validate::interests(interests).map(drop),
+            ClientFrame::Block { user, room, .. } => match (user, room) {
+                (Some(user), None) => validate::user_id(user),
+                (None, Some(room)) => match validate::room(room)? {
+                    crate::RoomKind::Pair { .. } => Ok(()),
+                    _ => Err(Refusal::new(
+                        ErrorCode::BadRoom,
+                        "only a ~pair room can be blocked; block anyone else by user id",
+                    )),
+                },
+                _ => Err(Refusal::new(
+                    ErrorCode::BadFrame,
+                    "block needs exactly one of \"user\" and \"room\"",
+                )),
+            },
+            ClientFrame::Unblock { user, .. } => validate::user_id(user),
+            ClientFrame::Report { room, reason, .. } => {
+                validate::room(room)?;
+                validate::report_reason(reason).map(drop)
+            }
+            ClientFrame::Unmatch | ClientFrame::Ping => Ok(()),
         }
     }
 }

@@ -9,6 +9,17 @@ pub struct User {
     pub name: String,
 }
 
+impl User {
+    /// How a member of an anonymous pair appears to the other: an `anon_…` alias id
+    /// and the name "Stranger", nothing of the person behind it.
+    pub fn alias(id: &str) -> User {
+        User {
+            id: id.to_owned(),
+            name: "Stranger".to_owned(),
+        }
+    }
+}
+
 /// A stored chat message; `seq` is gapless and strictly increasing within its room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -34,8 +45,16 @@ pub enum SystemEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivateRoom {
     pub room: String,
+    /// The other member: the real user of a direct conversation, the partner's alias in
+    /// an anonymous pair.
     pub peer: User,
     pub last_seq: u64,
+    /// In a pair: how this user appears there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub you: Option<User>,
+    /// In a pair: whether it is still open (a closed pair's history stays readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<bool>,
 }
 
 /// One row of `GET /api/rooms`.

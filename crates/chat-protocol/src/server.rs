@@ -12,6 +12,10 @@ pub enum ServerFrame {
         user: User,
         session: String,
         rooms: Vec<PrivateRoom>,
+        /// User ids this user blocked by id (blocks of an anonymous partner are not
+        /// listed: that would reveal who it was).
+        #[serde(default)]
+        blocked: Vec<String>,
     },
     /// Reply to `join`: who is online and the history the client is missing.
     Joined {
@@ -21,6 +25,9 @@ pub enum ServerFrame {
         more: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
+        /// In a `~pair` room: how this user appears there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        you: Option<User>,
     },
     /// Reply to `leave`.
     Left { room: String },
@@ -52,8 +59,39 @@ pub enum ServerFrame {
     },
     /// Waiting for a partner.
     Queued,
-    /// Paired with a stranger in a private room.
-    Matched { room: String, peer: User },
+    /// Reply to `unmatch`: no longer waiting.
+    Unqueued,
+    /// Paired with a stranger in a `~pair` room; a `joined` for it follows.
+    Matched {
+        room: String,
+        /// The partner's alias.
+        peer: User,
+        /// This user's own alias in the pair.
+        you: User,
+        /// Interests both gave (lowercase), possibly none.
+        common: Vec<String>,
+    },
+    /// Reply to `block`.
+    Blocked {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// Reply to `unblock`.
+    Unblocked {
+        user: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// Reply to `report`: the moderators have it.
+    Reported {
+        room: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
     /// A frame was refused; the connection stays open.
     Error {
         code: ErrorCode,

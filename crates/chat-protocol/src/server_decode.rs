@@ -24,6 +24,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
             user: f.need("user")?,
             session: f.need("session")?,
             rooms: f.need("rooms")?,
+            blocked: f.optional("blocked")?.unwrap_or_default(),
         },
         "joined" => ServerFrame::Joined {
             room: f.need("room")?,
@@ -31,6 +32,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
             history: f.need("history")?,
             more: f.need("more")?,
             recovered: f.optional("recovered")?,
+            you: f.optional("you")?,
         },
         "left" => ServerFrame::Left {
             room: f.need("room")?,
@@ -63,9 +65,25 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
             more: f.need("more")?,
         },
         "queued" => ServerFrame::Queued,
+        "unqueued" => ServerFrame::Unqueued,
         "matched" => ServerFrame::Matched {
             room: f.need("room")?,
             peer: f.need("peer")?,
+            you: f.need("you")?,
+            common: f.need("common")?,
+        },
+        "blocked" => ServerFrame::Blocked {
+            user: f.optional("user")?,
+            room: f.optional("room")?,
+            client_ref: f.optional("ref")?,
+        },
+        "unblocked" => ServerFrame::Unblocked {
+            user: f.need("user")?,
+            client_ref: f.optional("ref")?,
+        },
+        "reported" => ServerFrame::Reported {
+            room: f.need("room")?,
+            client_ref: f.optional("ref")?,
         },
         "error" => ServerFrame::Error {
             code: f.need("code")?,
@@ -80,12 +98,25 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
 
 /// The `type` values of [`ServerFrame`].
 const SERVER_TYPES: &[&str] = &[
-    "welcome", "joined", "left", "message", "system", "typing", "history", "queued", "matched",
-    "error", "pong",
+    "welcome",
+    "joined",
+    "left",
+    "message",
+    "system",
+    "typing",
+    "history",
+    "queued",
+    "unqueued",
+    "matched",
+    "blocked",
+    "unblocked",
+    "reported",
+    "error",
+    "pong",
 ];
 
 /// The fields any server frame has, by position in [`Fields`].
-const FIELD_NAMES: [&str; 22] = [
+const FIELD_NAMES: [&str; 25] = [
     "type",
     "user",
     "session",
@@ -108,6 +139,9 @@ const FIELD_NAMES: [&str; 22] = [
     "code",
     "message",
     "retry_ms",
+    "you",
+    "common",
+    "blocked",
 ];
 
 /// Where each known field's JSON sits in the text; fields of other frame types are not

@@ -99,16 +99,19 @@ pub fn text(raw: &str) -> Result<&str, Refusal> {
             format!("text is longer than {MAX_TEXT_CHARS} characters"),
         ));
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if has_control_but_newline_or_tab(text) {
         return Err(Refusal::new(
             ErrorCode::BadFrame,
             "text contains a control character; only newline and tab are allowed",
         ));
     }
     Ok(text)
+}
+
+/// Whether `s` holds a control character other than newline and tab: free text may
+/// span lines and be indented, but a NUL or a terminal escape has no place in it.
+fn has_control_but_newline_or_tab(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
 /// A client `ref`: any string of at most 64 characters.
@@ -132,6 +135,66 @@ pub fn history_limit(limit: Option<u32>) -> Result<usize, Refusal> {
             format!("limit {n} is outside 1-{MAX_HISTORY_LIMIT}"),
         )),
     }
+}
+
+/// Most interests one `match` may carry.
+pub const MAX_INTERESTS: usize = 5;
+/// Longest interest tag, in characters.
+pub const MAX_INTEREST_CHARS: usize = 32;
+/// Longest report reason, in characters after trimming.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The interests of a `match`: at most 5 tags of 1-32 letters, digits, `-` or `_`.
+/// Tags compare case-insensitively, so they are returned lowercased, without repeats,
+/// in the order given.
+pub fn interests(tags: &[String]) -> Result<Vec<String>, Refusal> {
+    if tags.len() > MAX_INTERESTS {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("at most {MAX_INTERESTS} interests"),
+        ));
+    }
+    let mut normalized: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let valid = !tag.is_empty()
+            && tag.len() <= MAX_INTEREST_CHARS
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(Refusal::new(
+                ErrorCode::BadFrame,
+                format!("interest {tag:?} is not 1-{MAX_INTEREST_CHARS} of A-Z, a-z, 0-9, - and _"),
+            ));
+        }
+        let tag = tag.to_ascii_lowercase();
+        if !normalized.contains(&tag) {
+            normalized.push(tag);
+        }
+    }
+    Ok(normalized)
+}
+
+/// A report's reason: 1-500 characters after trimming, no control characters but
+/// newline and tab. Returns the trimmed reason.
+pub fn report_reason(raw: &str) -> Result<&str, Refusal> {
+    let reason = raw.trim();
+    if reason.is_empty() {
+        return Err(Refusal::new(ErrorCode::BadFrame, "reason is empty"));
+    }
+    if reason.len() > MAX_REASON_CHARS && reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("reason is longer than {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    if has_control_but_newline_or_tab(reason) {
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            "reason contains a control character",
+        ));
+    }
+    Ok(reason)
 }
 
 /// A user id: 1-64 of `A-Z a-z 0-9 _ -`.

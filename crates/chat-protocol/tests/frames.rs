@@ -6,6 +6,13 @@ use chat_protocol::{
 };
 use serde_json::json;
 
+fn stranger(id: &str) -> User {
+    User {
+        id: id.into(),
+        name: "Stranger".into(),
+    }
+}
+
 fn alice() -> User {
     User {
         id: "u_alice".into(),
@@ -66,8 +73,30 @@ fn all_client_frames() -> Vec<ClientFrame> {
             before: 100,
             limit: None,
         },
-        ClientFrame::Match,
+        ClientFrame::Match { interests: vec![] },
+        ClientFrame::Match {
+            interests: vec!["rust".into(), "go".into()],
+        },
         ClientFrame::Unmatch,
+        ClientFrame::Block {
+            user: Some("u_bob".into()),
+            room: None,
+            client_ref: Some("b1".into()),
+        },
+        ClientFrame::Block {
+            user: None,
+            room: Some("~pair.p1".into()),
+            client_ref: None,
+        },
+        ClientFrame::Unblock {
+            user: "u_bob".into(),
+            client_ref: None,
+        },
+        ClientFrame::Report {
+            room: "~pair.p1".into(),
+            reason: "spam".into(),
+            client_ref: Some("r3".into()),
+        },
         ClientFrame::Ping,
     ]
 }
@@ -84,7 +113,22 @@ fn all_server_frames() -> Vec<ServerFrame> {
                     name: "Bob".into(),
                 },
                 last_seq: 3,
+                you: None,
+                open: None,
             }],
+            blocked: vec!["u_carol".into()],
+        },
+        ServerFrame::Welcome {
+            user: alice(),
+            session: "s3cr3t".into(),
+            rooms: vec![PrivateRoom {
+                room: "~pair.p1".into(),
+                peer: stranger("anon_1"),
+                last_seq: 0,
+                you: Some(stranger("anon_2")),
+                open: Some(true),
+            }],
+            blocked: vec![],
         },
         ServerFrame::Joined {
             room: "lobby".into(),
@@ -92,6 +136,15 @@ fn all_server_frames() -> Vec<ServerFrame> {
             history: vec![message(1), message(2)],
             more: false,
             recovered: Some(true),
+            you: None,
+        },
+        ServerFrame::Joined {
+            room: "~pair.p1".into(),
+            members: vec![stranger("anon_1")],
+            history: vec![],
+            more: false,
+            recovered: None,
+            you: Some(stranger("anon_2")),
         },
         ServerFrame::Joined {
             room: "lobby".into(),
@@ -99,6 +152,7 @@ fn all_server_frames() -> Vec<ServerFrame> {
             history: vec![],
             more: true,
             recovered: None,
+            you: None,
         },
         ServerFrame::Left {
             room: "lobby".into(),
@@ -134,9 +188,30 @@ fn all_server_frames() -> Vec<ServerFrame> {
             more: true,
         },
         ServerFrame::Queued,
+        ServerFrame::Unqueued,
         ServerFrame::Matched {
             room: "~pair.p1".into(),
-            peer: alice(),
+            peer: stranger("anon_1"),
+            you: stranger("anon_2"),
+            common: vec!["rust".into()],
+        },
+        ServerFrame::Blocked {
+            user: Some("u_bob".into()),
+            room: None,
+            client_ref: Some("b1".into()),
+        },
+        ServerFrame::Blocked {
+            user: None,
+            room: Some("~pair.p1".into()),
+            client_ref: None,
+        },
+        ServerFrame::Unblocked {
+            user: "u_bob".into(),
+            client_ref: None,
+        },
+        ServerFrame::Reported {
+            room: "~pair.p1".into(),
+            client_ref: Some("r3".into()),
         },
         ServerFrame::Error {
             code: ErrorCode::RateLimited,
@@ -220,7 +295,24 @@ fn client_shapes_from_the_protocol_decode() {
                 limit: Some(200),
             },
         ),
-        (json!({"type": "match"}), ClientFrame::Match),
+        (
+            json!({"type": "match"}),
+            ClientFrame::Match { interests: vec![] },
+        ),
+        (
+            json!({"type": "match", "interests": ["Rust", "rust", "go"]}),
+            ClientFrame::Match {
+                interests: vec!["Rust".into(), "rust".into(), "go".into()],
+            },
+        ),
+        (
+            json!({"type": "block", "room": "~pair.p1", "ref": "x"}),
+            ClientFrame::Block {
+                user: None,
+                room: Some("~pair.p1".into()),
+                client_ref: Some("x".into()),
+            },
+        ),
         (json!({"type": "unmatch"}), ClientFrame::Unmatch),
         (json!({"type": "ping"}), ClientFrame::Ping),
     ];

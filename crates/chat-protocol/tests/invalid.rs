@@ -236,3 +236,73 @@ fn message_text_refuses_control_characters_but_newline_and_tab() {
         Ok("two\nlines\tand a tab")
     );
 }
+
+#[test]
+fn interests_are_at_most_five_short_tags_compared_without_case() {
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        validate::interests(&tags(&["Rust", "rust", "go-lang", "a_b"])),
+        Ok(tags(&["rust", "go-lang", "a_b"]))
+    );
+    for (case, list) in [
+        ("six tags", tags(&["a", "b", "c", "d", "e", "f"])),
+        ("empty tag", tags(&[""])),
+        ("space", tags(&["two words"])),
+        ("33 characters", vec!["x".repeat(33)]),
+        ("non-ASCII letter", tags(&["café"])),
+    ] {
+        let refusal = validate::interests(&list).expect_err(case);
+        assert_eq!(refusal.code, ErrorCode::BadFrame, "{case}");
+    }
+    let frame = serde_json::json!({"type": "match", "interests": ["ok", "not ok"]}).to_string();
+    assert_eq!(code_of(&frame), ErrorCode::BadFrame);
+}
+
+#[test]
+fn block_needs_exactly_one_target_and_only_a_pair_room() {
+    for (frame, code) in [
+        (serde_json::json!({"type": "block"}), ErrorCode::BadFrame),
+        (
+            serde_json::json!({"type": "block", "user": "u_a", "room": "~pair.p"}),
+            ErrorCode::BadFrame,
+        ),
+        (
+            serde_json::json!({"type": "block", "user": "a.b"}),
+            ErrorCode::BadFrame,
+        ),
+        (
+            serde_json::json!({"type": "block", "room": "lobby"}),
+            ErrorCode::BadRoom,
+        ),
+        (
+            serde_json::json!({"type": "block", "room": "~dm.a.b"}),
+            ErrorCode::BadRoom,
+        ),
+        (
+            serde_json::json!({"type": "unblock", "user": ""}),
+            ErrorCode::BadFrame,
+        ),
+    ] {
+        assert_eq!(code_of(&frame.to_string()), code, "{frame}");
+    }
+}
+
+#[test]
+fn a_report_reason_is_1_to_500_characters_of_text() {
+    assert_eq!(validate::report_reason("  spam  "), Ok("spam"));
+    assert!(validate::report_reason(&"é".repeat(500)).is_ok());
+    for (case, reason) in [
+        ("empty", "   ".to_owned()),
+        ("501 characters", "x".repeat(501)),
+        ("control character", "a\u{1b}b".to_owned()),
+    ] {
+        let refusal = validate::report_reason(&reason).expect_err(case);
+        assert_eq!(refusal.code, ErrorCode::BadFrame, "{case}");
+    }
+    let frame = serde_json::json!({"type": "report", "room": "lobby", "reason": "", "ref": "r"});
+    let err = decode_client_frame(&frame.to_string()).expect_err("empty reason");
+    assert_eq!(
+        (err.code, err.client_ref.as_deref()),
+        (ErrorCode::BadFrame, Some("r"))
+    );
+}

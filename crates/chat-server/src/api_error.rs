@@ -10,6 +10,8 @@ use std::fmt::Display;
 pub enum ApiError {
     /// The request is malformed (400).
     BadRequest(String),
+    /// Missing or wrong credentials (401).
+    Unauthorized(&'static str),
     /// The browser's origin may not open sockets here (403).
     Forbidden(&'static str),
     /// Nothing public by that name (404); private rooms answer this too.
@@ -32,6 +34,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
+            ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
             ApiError::NotFound(why) => (StatusCode::NOT_FOUND, why.to_owned()),
             ApiError::UpgradeRequired(why) => (StatusCode::UPGRADE_REQUIRED, why.to_owned()),

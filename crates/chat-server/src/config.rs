@@ -76,6 +76,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
 
+    /// How long a stranger-queue ticket with interests holds out for a partner who
+    /// shares one before anyone will do.
+    #[arg(long, env = "CHAT_PAIR_WIDEN_AFTER", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub pair_widen_after: Duration,
+
+    /// How long a member of an anonymous pair may have no connection in it before the
+    /// pair closes (a reload must not end a chat).
+    #[arg(long, env = "CHAT_PAIR_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub pair_grace: Duration,
+
+    /// The token moderators send (`Authorization: Bearer …`) to read
+    /// `/api/admin/reports`; without one that route does not exist (404).
+    #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// How long shutdown waits for sockets to close and writes to be stored.
     #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

@@ -4,6 +4,7 @@
 //! socket that opens and closes at once.
 
 use crate::clock::now_ms;
+use crate::ids::random_token;
 use crate::store::{Store, StoreError};
 use chat_protocol::User;
 use chat_protocol::validate::{self, Refusal};
@@ -118,14 +119,6 @@ pub async fn sweep_sessions(
             Err(err) => tracing::warn!(error = %err, "cannot remove expired sessions"),
         }
     }
-}
-
-/// `len` characters of lowercase base-32, about 5 random bits each.
-fn random_token(rng: &mut impl Rng, len: usize) -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 #[cfg(test)]

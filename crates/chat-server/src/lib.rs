@@ -9,11 +9,14 @@ pub mod edge;
 pub mod http;
 pub mod hub;
 pub mod identity;
+pub mod ids;
 pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod outgoing;
+pub mod pairing;
+pub mod roster;
 pub mod state;
 pub mod store;
 pub mod ws;
@@ -50,7 +53,32 @@ impl Server {
         let hub = Arc::new(Hub::new(metrics.clone()));
         let background = TaskTracker::new();
         let journal = Journal::start(store.clone(), hub.clone(), metrics.clone(), &background);
-        let state = Arc::new(AppState::new(config, store, hub, journal, metrics));
+        let roster: Arc<dyn roster::Roster> = Arc::new(roster::LocalRoster::default());
+        let settings = pairing::PairingSettings {
+            widen_after: config.pair_widen_after,
+            grace: config.pair_grace,
+        };
+        let pairing = Arc::new(
+            pairing::LocalPairing::restore(
+                settings,
+                store.clone(),
+                hub.clone(),
+                roster.clone(),
+                metrics.clone(),
+            )
+            .await
+            .context("loading open pairs")?,
+        );
+        let state = Arc::new(AppState::new(state::Parts {
+            config,
+            store,
+            hub,
+            journal,
+            metrics,
+            roster,
+            pairing: pairing.clone(),
+        }));
+        background.spawn(pairing.run_timers(state.shutdown.clone()));
         background.spawn(identity::sweep_sessions(
             state.store.clone(),
             state.config.session_ttl,
@@ -73,6 +101,7 @@ impl Server {
             .route("/ws", get(ws::upgrade))
             .route("/api/rooms", get(http::list_rooms))
             .route("/api/rooms/{room}/messages", get(http::room_messages))
+            .route("/api/admin/reports", get(http::admin_reports))
             .route("/healthz", get(http::healthz))
             .route("/metrics", get(http::metrics))
             .fallback_service(http::static_files(&self.state.config.static_dir))

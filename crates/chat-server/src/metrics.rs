@@ -3,6 +3,7 @@
 //! One registry per server instance rather than a process-global one, so that several
 //! servers in one process (the tests) each count their own.
 
+use crate::store::CloseReason;
 use chat_protocol::ErrorCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +18,11 @@ struct CodeLabel {
     code: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
 /// Every metric the server keeps. Updating one is an atomic operation.
 pub struct Metrics {
     registry: Registry,
@@ -28,6 +34,12 @@ pub struct Metrics {
     errors: Family<CodeLabel, Counter>,
     commit_seconds: Histogram,
     batch_messages: Histogram,
+    /// Users waiting for a stranger.
+    pub match_queue: Gauge,
+    pub pairs_opened: Counter,
+    pairs_closed: Family<ReasonLabel, Counter>,
+    match_wait_seconds: Histogram,
+    pub reports: Counter,
 }
 
 impl Default for Metrics {
@@ -41,7 +53,35 @@ impl Default for Metrics {
         // 50 µs to ~1.6 s.
         let commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, 13));
+        let match_queue = Gauge::default();
+        let pairs_opened = Counter::default();
+        let pairs_closed = Family::<ReasonLabel, Counter>::default();
+        // 10 ms to ~5.5 min.
+        let match_wait_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        let reports = Counter::default();
         let mut registry = Registry::with_prefix("chat");
+        registry.register(
+            "match_queue",
+            "Users waiting for a stranger",
+            match_queue.clone(),
+        );
+        registry.register("pairs_opened", "Anonymous pairs made", pairs_opened.clone());
+        registry.register(
+            "pairs_closed",
+            "Anonymous pairs closed, by reason",
+            pairs_closed.clone(),
+        );
+        registry.register(
+            "match_wait_seconds",
+            "Time from match to matched",
+            match_wait_seconds.clone(),
+        );
+        registry.register("reports", "Reports received", reports.clone());
+        for reason in CloseReason::ALL {
+            let _ = pairs_closed.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
+        }
         registry.register(
             "connections",
             "Open WebSocket connections",
@@ -94,6 +134,11 @@ impl Default for Metrics {
             errors,
             commit_seconds,
             batch_messages,
+            match_queue,
+            pairs_opened,
+            pairs_closed,
+            match_wait_seconds,
+            reports,
         }
     }
 }
@@ -113,6 +158,20 @@ impl Metrics {
         self.messages_stored.inc_by(messages as u64);
         self.commit_seconds.observe(took.as_secs_f64());
         self.batch_messages.observe(messages as f64);
+    }
+
+    /// Counts a closed pair.
+    pub fn pair_closed(&self, reason: CloseReason) {
+        self.pairs_closed
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records how long a user waited for a partner.
+    pub fn matched_after(&self, waited: Duration) {
+        self.match_wait_seconds.observe(waited.as_secs_f64());
     }
 
     /// The current values, in the OpenMetrics text format.

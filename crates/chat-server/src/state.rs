@@ -4,6 +4,8 @@ use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::pairing::Pairing;
+use crate::roster::Roster;
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub journal: Journal,
     pub metrics: Arc<Metrics>,
+    /// Every online user's connections.
+    pub roster: Arc<dyn Roster>,
+    /// The stranger queue and the open pairs.
+    pub pairing: Arc<dyn Pairing>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for their close frames.
@@ -24,20 +30,36 @@ pub struct AppState {
     next_conn: AtomicU64,
 }
 
+/// The parts an [`AppState`] is made of.
+pub struct Parts {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub journal: Journal,
+    pub metrics: Arc<Metrics>,
+    pub roster: Arc<dyn Roster>,
+    pub pairing: Arc<dyn Pairing>,
+}
+
 impl AppState {
-    pub fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        hub: Arc<Hub>,
-        journal: Journal,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            config,
+            store,
+            hub,
+            journal,
+            metrics,
+            roster,
+            pairing,
+        } = parts;
         AppState {
             config,
             store,
             hub,
             journal,
             metrics,
+            roster,
+            pairing,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

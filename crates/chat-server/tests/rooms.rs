@@ -38,6 +38,7 @@ async fn join_replies_joined_with_members_and_announces_to_others(backend: Backe
             history,
             more,
             recovered,
+            ..
         } => {
             assert_eq!(room, "lobby");
             assert_eq!(members, vec![ada.user.clone()]);

@@ -1,11 +1,15 @@
-//! `GET /api/rooms/{room}/messages?before=&limit=`: page back through a public room.
+//! `GET /api/rooms/{room}/messages?before=&limit=`: page back through a room. Public
+//! rooms are open to all; a private room only to its members, who show who they are
+//! with their session (`Authorization: Bearer <session>` or `?session=`). To anyone
+//! else a private room answers as a room that does not exist.
 
 use crate::api_error::ApiError;
 use crate::state::AppState;
 use crate::store::Page;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chat_protocol::{Message, validate};
+use axum::http::{HeaderMap, header};
+use chat_protocol::{Message, RoomKind, validate};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -15,6 +19,8 @@ pub struct PageQuery {
     before: Option<u64>,
     /// 1-200, 50 when absent.
     limit: Option<u32>,
+    /// A session token, for a private room (the header is preferred: URLs get logged).
+    session: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -26,12 +32,20 @@ pub struct PageBody {
 pub async fn room_messages(
     State(app): State<Arc<AppState>>,
     Path(room): Path<String>,
+    headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<PageBody>, ApiError> {
     let bad = |refusal: validate::Refusal| ApiError::BadRequest(refusal.message);
-    if validate::room(&room).map_err(bad)?.is_private() {
-        // Private rooms are not to be read without a member's socket: as if absent.
-        return Err(ApiError::NotFound("no such public room"));
+    let kind = validate::room(&room).map_err(bad)?;
+    if kind.is_private() {
+        let session = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .or(query.session.as_deref());
+        if !is_member(&app, &kind, &room, session).await? {
+            return Err(ApiError::NotFound("no such room"));
+        }
     }
     let limit = validate::history_limit(query.limit).map_err(bad)?;
     let Page { messages, more } = app
@@ -40,4 +54,36 @@ pub async fn room_messages(
         .await
         .map_err(|err| ApiError::storage(&format!("cannot page history of {room}"), err))?;
     Ok(Json(PageBody { messages, more }))
+}
+
+/// Whether the session belongs to a member of the private room.
+async fn is_member(
+    app: &AppState,
+    kind: &RoomKind<'_>,
+    room: &str,
+    session: Option<&str>,
+) -> Result<bool, ApiError> {
+    let Some(token) = session else {
+        return Ok(false);
+    };
+    let ttl_ms = i64::try_from(app.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let not_before = crate::clock::now_ms().saturating_sub(ttl_ms);
+    let found = app
+        .store
+        .load_session(token, not_before)
+        .await
+        .map_err(|err| ApiError::storage("cannot resolve session", err))?;
+    let Some(user) = found.map(|s| s.user) else {
+        return Ok(false);
+    };
+    Ok(match kind {
+        RoomKind::Public => true,
+        RoomKind::Direct { a, b } => *a == user.id || *b == user.id,
+        RoomKind::Pair { .. } => app
+            .store
+            .pair(room)
+            .await
+            .map_err(|err| ApiError::storage("cannot look up the room", err))?
+            .is_some_and(|pair| pair.seats_of(&user.id).is_some()),
+    })
 }

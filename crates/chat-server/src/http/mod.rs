@@ -3,11 +3,13 @@
 mod health;
 mod messages;
 mod metrics;
+mod reports;
 mod rooms;
 
 pub use health::healthz;
 pub use messages::room_messages;
 pub use metrics::metrics;
+pub use reports::admin_reports;
 pub use rooms::list_rooms;
 
 use std::path::Path;

@@ -26,6 +26,17 @@ pub struct Origin {
     pub client_ref: Option<String>,
 }
 
+/// What a `joined` says besides the members, which the hub adds.
+#[derive(Debug, Clone, Default)]
+pub struct JoinReply {
+    /// Oldest first.
+    pub history: Vec<Message>,
+    pub more: bool,
+    pub recovered: Option<bool>,
+    /// In a pair room: how the joining user appears there.
+    pub you: Option<User>,
+}
+
 /// A room's presence as listed by `GET /api/rooms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
@@ -100,7 +111,7 @@ impl Hub {
             return Subscribed::Already;
         }
         let first_tab = room.add_member(user);
-        if first_tab {
+        if first_tab && announces_presence(room_name) {
             let notice = encode(&ServerFrame::System {
                 room: room_name.to_owned(),
                 event: SystemEvent::Join,
@@ -116,16 +127,9 @@ impl Hub {
     }
 
     /// Sends `joined` with the given history and the current members, then releases the
-    /// live frames held since [`Hub::subscribe`], skipping messages the history holds.
-    pub fn complete_join(
-        &self,
-        room_name: &str,
-        conn: ConnId,
-        history: Vec<Message>,
-        more: bool,
-        recovered: Option<bool>,
-        since: u64,
-    ) {
+    /// live frames held since [`Hub::subscribe`], skipping messages the history holds
+    /// (those up to its last seq, or up to `since`).
+    pub fn complete_join(&self, room_name: &str, conn: ConnId, reply: JoinReply, since: u64) {
         let to_flush = {
             let mut rooms = self.lock();
             let Some(room) = rooms.get_mut(room_name) else {
@@ -135,13 +139,14 @@ impl Hub {
             let Some(subscriber) = room.subscribers.get_mut(&conn) else {
                 return;
             };
-            let covered = history.last().map_or(since, |m| m.seq.max(since));
+            let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
             let joined = encode(&ServerFrame::Joined {
                 room: room_name.to_owned(),
                 members,
-                history,
-                more,
-                recovered,
+                history: reply.history,
+                more: reply.more,
+                recovered: reply.recovered,
+                you: reply.you,
             });
             subscriber.complete_join(joined, covered)
         };
@@ -169,7 +174,10 @@ impl Hub {
             return false;
         };
         self.metrics.subscriptions.dec();
-        if let Some(user) = room.remove_member(&subscriber.user_id) {
+        if let Some(user) = room
+            .remove_member(&subscriber.user_id)
+            .filter(|_| announces_presence(room_name))
+        {
             let notice = encode(&ServerFrame::System {
                 room: room_name.to_owned(),
                 event: SystemEvent::Leave,
@@ -233,6 +241,17 @@ impl Hub {
         flush_all(dirty);
     }
 
+    /// Sends a frame that is not a message (a notice) to every subscriber of a room who
+    /// is not the member `except` (a user id as the room shows it).
+    pub fn announce(&self, room_name: &str, frame: &ServerFrame, except: &str) {
+        let frame = encode(frame);
+        let mut dirty = Vec::new();
+        if let Some(room) = self.lock().get_mut(room_name) {
+            room.broadcast(&frame, None, |s| s.user_id != except, &mut dirty);
+        }
+        flush_all(dirty);
+    }
+
     /// Online users (not tabs) of every room that has any.
     pub fn presence(&self) -> Vec<Presence> {
         self.lock()
@@ -243,6 +262,13 @@ impl Hub {
             })
             .collect()
     }
+}
+
+/// Whether arrivals and departures in a room are announced with `system` frames. Not in
+/// an anonymous pair: a reload there must not look like the stranger leaving, so a
+/// pair's only `system` frame is the `leave` that closes it ([`Hub::announce`]).
+fn announces_presence(room_name: &str) -> bool {
+    !room_name.starts_with("~pair.")
 }
 
 #[cfg(test)]
@@ -261,7 +287,7 @@ mod tests {
         for i in 0..5000 {
             let room = format!("room{i}");
             hub.subscribe(&room, 1, &user, &outbox);
-            hub.complete_join(&room, 1, Vec::new(), false, None, 0);
+            hub.complete_join(&room, 1, JoinReply::default(), 0);
         }
         assert_eq!(hub.presence().len(), 5000);
         for i in 0..5000 {

@@ -5,10 +5,12 @@
 //! whole batch in one transaction and assign each room's `seq` without gaps.
 
 mod postgres;
+mod private;
 mod rows;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use private::{CloseReason, Conversations, Moderation, PairRecord, Report, Seat};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -56,9 +58,10 @@ pub struct StoredSession {
     pub updated_ms: i64,
 }
 
-/// Durable history and sessions.
+/// Durable history and sessions, and (through its supertraits) private conversations
+/// and moderation.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Conversations + Moderation + Send + Sync + 'static {
     /// Stores a batch atomically, giving each message the next `seq` of its room.
     /// Returns the stored messages in the batch's order.
     async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
@@ -82,7 +85,7 @@ pub trait Store: Send + Sync + 'static {
     /// The newest message of every room that has one.
     async fn room_stats(&self) -> Result<Vec<RoomStat>, StoreError>;
 
-    /// Remembers a user under a session token.
+    /// Remembers a user under a session token, and the user's current name.
     async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError>;
 
     /// The user a session token belongs to, if it is known and was last used at or

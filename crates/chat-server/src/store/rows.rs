@@ -1,7 +1,7 @@
 //! Conversions between database rows and protocol values, shared by the SQL stores.
 
-use super::{NewMessage, Page, RoomStat, StoreError};
-use chat_protocol::{Message, User};
+use super::{NewMessage, Page, PairRecord, Report, RoomStat, Seat, StoreError};
+use chat_protocol::{Message, PrivateRoom, User};
 use std::collections::HashMap;
 
 /// A `messages` row.
@@ -140,4 +140,135 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         StoreError::Failed(format!("migration: {err}"))
     }
+}
+
+/// A `pairs` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PairRow {
+    pub room: String,
+    pub user_a: String,
+    pub name_a: String,
+    pub alias_a: String,
+    pub user_b: String,
+    pub name_b: String,
+    pub alias_b: String,
+    pub common: String,
+    pub opened_ms: i64,
+    pub closed_ms: Option<i64>,
+}
+
+/// The columns of [`PairRow`], for `concat!` into a `SELECT` (queries are static text).
+macro_rules! pair_columns {
+    () => {
+        "room, user_a, name_a, alias_a, user_b, name_b, alias_b, common, opened_ms, closed_ms"
+    };
+}
+pub(crate) use pair_columns;
+
+/// A pair row with its room's last seq, for `welcome.rooms`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PairListingRow {
+    #[sqlx(flatten)]
+    pub pair: PairRow,
+    pub last_seq: i64,
+}
+
+impl From<PairRow> for PairRecord {
+    fn from(row: PairRow) -> PairRecord {
+        let seat = |id, name, alias| Seat {
+            user: User { id, name },
+            alias,
+        };
+        PairRecord {
+            room: row.room,
+            seats: [
+                seat(row.user_a, row.name_a, row.alias_a),
+                seat(row.user_b, row.name_b, row.alias_b),
+            ],
+            common: row
+                .common
+                .split(',')
+                .filter(|tag| !tag.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            opened_ms: row.opened_ms,
+            closed_ms: row.closed_ms,
+        }
+    }
+}
+
+/// How a pair's common interests are stored: comma-separated (tags hold no commas).
+pub fn common_column(pair: &PairRecord) -> String {
+    pair.common.join(",")
+}
+
+/// A direct room of `welcome.rooms`: `(room, peer id, peer name, last_seq)`.
+pub fn direct_listing((room, id, name, last_seq): (String, String, String, i64)) -> PrivateRoom {
+    PrivateRoom {
+        room,
+        peer: User { id, name },
+        last_seq: u64::try_from(last_seq).unwrap_or_default(),
+        you: None,
+        open: None,
+    }
+}
+
+/// A pair of `welcome.rooms`, as `user_id` sees it: aliases only.
+pub fn pair_listing(
+    user_id: &str,
+    PairListingRow {
+        pair: row,
+        last_seq,
+    }: PairListingRow,
+) -> PrivateRoom {
+    let (you, peer) = if row.user_a == user_id {
+        (row.alias_a, row.alias_b)
+    } else {
+        (row.alias_b, row.alias_a)
+    };
+    PrivateRoom {
+        room: row.room,
+        peer: User::alias(&peer),
+        last_seq: u64::try_from(last_seq).unwrap_or_default(),
+        you: Some(User::alias(&you)),
+        open: Some(row.closed_ms.is_none()),
+    }
+}
+
+/// A `reports` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReportRow {
+    pub id: String,
+    pub room: String,
+    pub reporter_id: String,
+    pub reporter_name: String,
+    pub reason: String,
+    pub ts: i64,
+    pub transcript: String,
+}
+
+impl TryFrom<ReportRow> for Report {
+    type Error = StoreError;
+
+    fn try_from(row: ReportRow) -> Result<Report, StoreError> {
+        let transcript = serde_json::from_str(&row.transcript)
+            .map_err(|err| StoreError::Failed(format!("report {}: transcript: {err}", row.id)))?;
+        Ok(Report {
+            id: row.id,
+            room: row.room,
+            reporter: User {
+                id: row.reporter_id,
+                name: row.reporter_name,
+            },
+            reason: row.reason,
+            ts: row.ts,
+            transcript,
+        })
+    }
+}
+
+/// A report's transcript as stored.
+pub fn transcript_column(report: &Report) -> Result<String, StoreError> {
+    serde_json::to_string(&report.transcript)
+        .map_err(|err| StoreError::Failed(format!("transcript: {err}")))
 }

@@ -8,8 +8,9 @@ use super::handler::Handler;
 use crate::identity::Identity;
 use crate::outbox::{CloseReason, Outbox};
 use crate::outgoing::encode;
+use crate::roster::Control;
 use crate::state::AppState;
-use chat_protocol::{MAX_FRAME_BYTES, ServerFrame};
+use chat_protocol::{MAX_FRAME_BYTES, PrivateRoom, ServerFrame};
 use chat_wire::{CloseCode, FrameError, FrameReader, Incoming, frame};
 use std::future::poll_fn;
 use std::io;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
@@ -37,8 +39,15 @@ impl From<CloseReason> for Ending {
     }
 }
 
+/// What `welcome` lists besides the user: their private rooms and whom they blocked.
+#[derive(Debug, Default)]
+pub struct WelcomeLists {
+    pub rooms: Vec<PrivateRoom>,
+    pub blocked: Vec<String>,
+}
+
 /// Runs a connection to its end.
-pub async fn run<S>(socket: S, app: Arc<AppState>, identity: Identity)
+pub async fn run<S>(socket: S, app: Arc<AppState>, identity: Identity, lists: WelcomeLists)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -47,14 +56,22 @@ where
     let welcome = ServerFrame::Welcome {
         user: identity.user.clone(),
         session: identity.session.clone(),
-        rooms: Vec::new(),
+        rooms: lists.rooms,
+        blocked: lists.blocked,
     };
     let _ = outbox.push(encode(&welcome));
     tracing::debug!(conn, user = %identity.user.id, "connected");
     app.metrics.connections.inc();
+    let user_id = identity.user.id.clone();
+    let (control_tx, mut controls) = mpsc::unbounded_channel();
+    app.roster.connect(&user_id, conn, control_tx);
 
     let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
-    let ending = read_until_closed(&mut handler, &app, &outbox).await;
+    let ending = read_until_closed(&mut handler, &app, &outbox, &mut controls).await;
+    // Nothing more reaches this connection: what others still ask of it is moot.
+    app.roster.disconnect(&user_id, conn);
+    controls.close();
+    app.pairing.connection_closed(conn);
     let reason = ending.reason;
     if reason == CloseReason::SlowConsumer {
         app.metrics.slow_consumer_closes.inc();
@@ -106,7 +123,12 @@ pub async fn close_gracefully(
 /// the connection: pings every `ping_interval`, and gives up on a peer silent for
 /// `idle_timeout`. It wakes for client bytes, those deadlines, and a full socket, never
 /// per delivery.
-async fn read_until_closed(handler: &mut Handler, app: &AppState, outbox: &Outbox) -> Ending {
+async fn read_until_closed(
+    handler: &mut Handler,
+    app: &AppState,
+    outbox: &Outbox,
+    controls: &mut mpsc::UnboundedReceiver<Control>,
+) -> Ending {
     let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
     let closing = outbox.shared().wait_closing();
     let shutdown = app.shutdown.cancelled();
@@ -132,6 +154,9 @@ async fn read_until_closed(handler: &mut Handler, app: &AppState, outbox: &Outbo
                     next_ping = now + ping_every;
                 }
                 timer.as_mut().reset(next_ping.min(heard + idle));
+            }
+            Some(control) = controls.recv() => {
+                Box::pin(handler.on_control(control)).await;
             }
             drained = outbox.drain_when_blocked() => {
                 if drained.is_err() {
@@ -296,7 +321,7 @@ mod tests {
         .await;
         tokio::time::pause();
         let (ours, mut peer) = tokio::io::duplex(64 * 1024);
-        let task = tokio::spawn(run(ours, app, identity()));
+        let task = tokio::spawn(run(ours, app, identity(), WelcomeLists::default()));
         let start = Instant::now();
         assert_eq!(read_frame(&mut peer).await.0, 0x1, "welcome");
         // Answering pings keeps the connection alive far past the idle timeout.

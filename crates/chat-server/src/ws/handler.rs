@@ -1,42 +1,42 @@
-//! What a connection's frames do: one method per client frame type.
+//! What a connection's frames do: one method per client frame type. Rooms in general
+//! are here; direct messages, pairs and moderation have a file each (`private.rs`,
+//! `pairs.rs`, `moderation.rs`), all `impl Handler`.
 //!
 //! (The protocol's `session` is something else: the token in `welcome` that brings a
 //! user back, see [`crate::identity`].)
 
-use crate::hub::{ConnId, Subscribed};
+use crate::hub::{ConnId, JoinReply, Subscribed};
 use crate::identity::Identity;
 use crate::journal::{Append, Sender};
 use crate::limits::FrameLimiter;
 use crate::outbox::Outbox;
 use crate::outgoing::encode;
+use crate::roster::Control;
 use crate::state::AppState;
 use crate::store::{Page, StoreError};
 use chat_protocol::validate::{self, Refusal};
 use chat_protocol::{
-    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, Message, ServerFrame, User,
+    ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, RoomKind, ServerFrame, User,
     decode_client_frame,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A connection's user, the rooms it has joined, and its allowance of frames.
 pub struct Handler {
-    conn: ConnId,
-    user: User,
-    /// A fresh anonymous session's token until it is stored, at the first `join`; then
-    /// nothing, so that an idle connection keeps no copy of it.
+    pub(super) conn: ConnId,
+    pub(super) user: User,
+    /// A fresh anonymous session's token until it is stored, when this user first shows
+    /// themself to others (a join, a direct message, a match); then nothing, so that an
+    /// idle connection keeps no copy of it.
     unsaved_session: Option<String>,
     outbox: Outbox,
-    app: Arc<AppState>,
-    joined: HashSet<String>,
+    pub(super) app: Arc<AppState>,
+    /// Joined rooms, each with how this user appears there (an alias in a pair).
+    pub(super) joined: HashMap<String, User>,
+    /// Direct rooms this connection knows are recorded in the store.
+    pub(super) recorded_direct: HashSet<String>,
     limiter: FrameLimiter,
-}
-
-/// The history part of a `joined` reply.
-struct JoinHistory {
-    messages: Vec<Message>,
-    more: bool,
-    recovered: Option<bool>,
 }
 
 impl Handler {
@@ -48,7 +48,8 @@ impl Handler {
             user: identity.user,
             outbox,
             app,
-            joined: HashSet::new(),
+            joined: HashMap::new(),
+            recorded_direct: HashSet::new(),
             limiter,
         }
     }
@@ -84,202 +85,267 @@ impl Handler {
     }
 
     async fn dispatch(&mut self, frame: ClientFrame) {
-        match frame {
+        // Every refusal a frame causes carries the frame's `ref`.
+        let client_ref = frame.client_ref().map(str::to_owned);
+        let done = match frame {
             ClientFrame::Join { room, since } => self.join(room, since).await,
-            ClientFrame::Leave { room } => self.leave(room),
-            ClientFrame::Send {
-                room,
-                text,
-                client_ref,
-            } => self.post(room, &text, client_ref).await,
+            ClientFrame::Leave { room } => self.leave(room).await,
+            ClientFrame::Send { room, text, .. } => {
+                self.post(room, &text, client_ref.clone()).await
+            }
             ClientFrame::Typing { room, active } => self.typing(&room, active),
             ClientFrame::History {
                 room,
                 before,
                 limit,
             } => self.history(room, before, limit).await,
-            ClientFrame::Dm { client_ref, .. } => self.refuse(
-                Refusal::new(
-                    ErrorCode::Internal,
-                    "direct messages are not available on this server yet",
-                ),
-                client_ref,
-            ),
-            ClientFrame::Match | ClientFrame::Unmatch => self.refuse(
-                Refusal::new(
-                    ErrorCode::Internal,
-                    "anonymous pairing is not available on this server yet",
-                ),
-                None,
-            ),
-            ClientFrame::Ping => self.send(&ServerFrame::Pong),
+            ClientFrame::Dm { to, text, .. } => {
+                self.direct_message(&to, &text, client_ref.clone()).await
+            }
+            ClientFrame::Match { interests } => self.find_stranger(&interests).await,
+            ClientFrame::Unmatch => {
+                self.app.pairing.cancel(&self.user.id);
+                self.send(&ServerFrame::Unqueued);
+                Ok(())
+            }
+            ClientFrame::Block { user, room, .. } => {
+                self.block(user, room, client_ref.clone()).await
+            }
+            ClientFrame::Unblock { user, .. } => self.unblock(user, client_ref.clone()).await,
+            ClientFrame::Report { room, reason, .. } => {
+                self.report(room, &reason, client_ref.clone()).await
+            }
+            ClientFrame::Ping => {
+                self.send(&ServerFrame::Pong);
+                Ok(())
+            }
+        };
+        if let Err(refusal) = done {
+            self.refuse(refusal, client_ref);
+        }
+    }
+
+    /// Does what another connection or the pairing asked of this one.
+    pub async fn on_control(&mut self, control: Control) {
+        let done = match control {
+            Control::Join { room } if !self.joined.contains_key(&room) => {
+                self.join(room, None).await
+            }
+            Control::Join { .. } => Ok(()),
+            Control::Matched {
+                room,
+                you,
+                peer,
+                common,
+            } => {
+                self.send(&ServerFrame::Matched {
+                    room: room.clone(),
+                    peer,
+                    you,
+                    common,
+                });
+                self.join(room, None).await
+            }
+            Control::Closed { room } => {
+                if self.unsubscribe(&room) {
+                    self.send(&ServerFrame::Left { room });
+                }
+                Ok(())
+            }
+        };
+        if let Err(refusal) = done {
+            self.refuse(refusal, None);
         }
     }
 
     /// Unsubscribes from every joined room; called once when the connection ends.
     pub fn leave_all(&mut self) {
-        for room in std::mem::take(&mut self.joined) {
-            self.app.hub.unsubscribe(&room, self.conn);
+        let rooms: Vec<String> = self.joined.keys().cloned().collect();
+        for room in rooms {
+            self.unsubscribe(&room);
         }
     }
 
-    async fn join(&mut self, room: String, since: Option<u64>) {
-        if let Err(refusal) = self.check_access(&room) {
-            return self.refuse(refusal, None);
-        }
-        let max_rooms = self.app.config.max_rooms_per_connection;
-        if !self.joined.contains(&room) && self.joined.len() >= max_rooms {
-            return self.refuse(
-                Refusal::new(
-                    ErrorCode::Limit,
-                    format!("a connection can be in at most {max_rooms} rooms; leave one first"),
-                ),
-                None,
-            );
-        }
-        // Joining shows this user to others: from here on the identity must survive a
-        // reconnect, so a fresh session is stored now.
+    /// Stores a fresh session the first time this user becomes visible to others: from
+    /// then on the identity must survive a reconnect.
+    pub(super) async fn keep_session(&mut self) -> Result<(), Refusal> {
         if let Some(token) = &self.unsaved_session {
-            if let Err(err) = self.app.store.save_session(token, &self.user).await {
-                tracing::error!(error = %err, "cannot store session");
-                return self.refuse(
-                    Refusal::new(ErrorCode::Internal, "storage is unavailable; try again"),
-                    None,
-                );
-            }
+            self.app
+                .store
+                .save_session(token, &self.user)
+                .await
+                .map_err(|err| internal("cannot store session", &err))?;
             self.unsaved_session = None;
         }
+        Ok(())
+    }
+
+    pub(super) async fn join(&mut self, room: String, since: Option<u64>) -> Result<(), Refusal> {
+        let access = self.check_access(&room).await?;
+        let max_rooms = self.app.config.max_rooms_per_connection;
+        if !self.joined.contains_key(&room) && self.joined.len() >= max_rooms {
+            return Err(Refusal::new(
+                ErrorCode::Limit,
+                format!("a connection can be in at most {max_rooms} rooms; leave one first"),
+            ));
+        }
+        self.keep_session().await?;
+        let shown_as = access.shown_as(&self.user);
         let subscribed = self
             .app
             .hub
-            .subscribe(&room, self.conn, &self.user, &self.outbox);
-        self.joined.insert(room.clone());
+            .subscribe(&room, self.conn, &shown_as, &self.outbox);
+        if subscribed == Subscribed::New && access.is_open_pair() {
+            self.app.pairing.present(&room, &self.user.id);
+        }
+        self.joined.insert(room.clone(), shown_as);
         match self.join_history(&room, since).await {
-            Ok(history) => self.app.hub.complete_join(
-                &room,
-                self.conn,
-                history.messages,
-                history.more,
-                history.recovered,
-                since.unwrap_or(0),
-            ),
+            Ok(mut reply) => {
+                reply.you = access.you();
+                self.app
+                    .hub
+                    .complete_join(&room, self.conn, reply, since.unwrap_or(0));
+                Ok(())
+            }
             Err(err) => {
-                tracing::error!(error = %err, %room, "cannot read history for join");
                 if subscribed == Subscribed::New {
-                    self.app.hub.unsubscribe(&room, self.conn);
-                    self.joined.remove(&room);
+                    self.unsubscribe(&room);
                 }
-                self.refuse(
-                    Refusal::new(ErrorCode::Internal, "history is unavailable; try again"),
-                    None,
-                );
+                Err(internal("history is unavailable; try again", &err))
             }
         }
     }
 
     /// The last 50 messages, or everything after `since` when at most 1000 are missing.
-    async fn join_history(
-        &self,
-        room: &str,
-        since: Option<u64>,
-    ) -> Result<JoinHistory, StoreError> {
+    async fn join_history(&self, room: &str, since: Option<u64>) -> Result<JoinReply, StoreError> {
         let store = &self.app.store;
         if let Some(since) = since
             && let Some(messages) = store.since(room, since, MAX_RECOVERY).await?
         {
             let more = messages.first().map_or(since > 0, |m| m.seq > 1);
-            return Ok(JoinHistory {
-                messages,
+            return Ok(JoinReply {
+                history: messages,
                 more,
                 recovered: Some(true),
+                you: None,
             });
         }
         let Page { messages, more } = store.recent(room, DEFAULT_HISTORY).await?;
-        Ok(JoinHistory {
-            messages,
+        Ok(JoinReply {
+            history: messages,
             more,
             recovered: since.map(|_| false),
+            you: None,
         })
     }
 
-    fn leave(&mut self, room: String) {
-        if !self.joined.remove(&room) {
-            return self.refuse(not_joined(&room), None);
+    /// Leaves a room; leaving an open pair closes it for both.
+    async fn leave(&mut self, room: String) -> Result<(), Refusal> {
+        if !self.unsubscribe(&room) {
+            return Err(not_joined(&room));
+        }
+        self.send(&ServerFrame::Left { room: room.clone() });
+        if self.app.pairing.open_seats(&room, &self.user.id).is_some() {
+            self.close_pair(&room, crate::store::CloseReason::Left)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Drops this connection's subscription to a room; false when it had none.
+    pub(super) fn unsubscribe(&mut self, room: &str) -> bool {
+        if self.joined.remove(room).is_none() {
+            return false;
         }
         if self.joined.capacity() > 2 * self.joined.len() + 16 {
             // A connection that was in many rooms keeps no memory for them.
             self.joined.shrink_to_fit();
         }
-        self.app.hub.unsubscribe(&room, self.conn);
-        self.send(&ServerFrame::Left { room });
+        self.app.hub.unsubscribe(room, self.conn);
+        if matches!(validate::room(room), Ok(RoomKind::Pair { .. })) {
+            self.app.pairing.absent(room, &self.user.id);
+        }
+        true
     }
 
-    async fn post(&mut self, room: String, text: &str, client_ref: Option<String>) {
-        if !self.joined.contains(&room) {
-            return self.refuse(not_joined(&room), client_ref);
-        }
-        let text = match validate::text(text) {
-            Ok(text) => text.to_owned(),
-            Err(refusal) => return self.refuse(refusal, client_ref),
+    async fn post(
+        &mut self,
+        room: String,
+        text: &str,
+        client_ref: Option<String>,
+    ) -> Result<(), Refusal> {
+        let Some(shown_as) = self.joined.get(&room).cloned() else {
+            return Err(not_joined(&room));
         };
+        match validate::room(&room)? {
+            RoomKind::Public => {}
+            RoomKind::Direct { a, b } => {
+                let peer = if a == self.user.id { b } else { a };
+                self.check_not_blocked(peer).await?;
+            }
+            RoomKind::Pair { .. } => {
+                if self.app.pairing.open_seats(&room, &self.user.id).is_none() {
+                    return Err(Refusal::new(
+                        ErrorCode::RoomClosed,
+                        "this chat has ended; start a new one",
+                    ));
+                }
+            }
+        }
+        self.append(room, shown_as, text, client_ref).await
+    }
+
+    /// Queues a message for storage and delivery to a joined room.
+    pub(super) async fn append(
+        &mut self,
+        room: String,
+        from: User,
+        text: &str,
+        client_ref: Option<String>,
+    ) -> Result<(), Refusal> {
+        let text = validate::text(text)?.to_owned();
         let append = Append {
             room,
-            from: self.user.clone(),
+            from,
             text,
             sender: Some(Sender {
                 conn: self.conn,
-                client_ref: client_ref.clone(),
+                client_ref,
                 outbox: self.outbox.clone(),
             }),
         };
-        if self.app.journal.append(append).await.is_err() {
-            self.refuse(
-                Refusal::new(ErrorCode::Internal, "the server is shutting down"),
-                client_ref,
-            );
-        }
+        self.app
+            .journal
+            .append(append)
+            .await
+            .map_err(|_| Refusal::new(ErrorCode::Internal, "the server is shutting down"))
     }
 
-    fn typing(&mut self, room: &str, active: bool) {
-        if !self.joined.contains(room) {
-            return self.refuse(not_joined(room), None);
-        }
-        self.app.hub.typing(room, &self.user, active);
+    fn typing(&mut self, room: &str, active: bool) -> Result<(), Refusal> {
+        let shown_as = self.joined.get(room).ok_or_else(|| not_joined(room))?;
+        self.app.hub.typing(room, shown_as, active);
+        Ok(())
     }
 
-    async fn history(&mut self, room: String, before: u64, limit: Option<u32>) {
-        if let Err(refusal) = self.check_access(&room) {
-            return self.refuse(refusal, None);
-        }
-        let limit = match validate::history_limit(limit) {
-            Ok(limit) => limit,
-            Err(refusal) => return self.refuse(refusal, None),
-        };
-        match self.app.store.before(&room, before, limit).await {
-            Ok(Page { messages, more }) => self.send(&ServerFrame::History {
-                room,
-                messages,
-                more,
-            }),
-            Err(err) => {
-                tracing::error!(error = %err, %room, "cannot read history");
-                self.refuse(
-                    Refusal::new(ErrorCode::Internal, "history is unavailable; try again"),
-                    None,
-                );
-            }
-        }
-    }
-
-    /// Public rooms are open to all. Private rooms are created by the server for their
-    /// members only; none exist until direct messages and pairing do.
-    fn check_access(&self, room: &str) -> Result<(), Refusal> {
-        if validate::room(room)?.is_private() {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                format!("{room} is a private room that is not yours"),
-            ));
-        }
+    async fn history(
+        &mut self,
+        room: String,
+        before: u64,
+        limit: Option<u32>,
+    ) -> Result<(), Refusal> {
+        self.check_access(&room).await?;
+        let limit = validate::history_limit(limit)?;
+        let Page { messages, more } = self
+            .app
+            .store
+            .before(&room, before, limit)
+            .await
+            .map_err(|err| internal("history is unavailable; try again", &err))?;
+        self.send(&ServerFrame::History {
+            room,
+            messages,
+            more,
+        });
         Ok(())
     }
 
@@ -292,12 +358,18 @@ impl Handler {
         ));
     }
 
-    fn send(&self, frame: &ServerFrame) {
+    pub(super) fn send(&self, frame: &ServerFrame) {
         // A full queue closes this connection; the reader loop then ends it.
         let _ = self.outbox.push(encode(frame));
     }
 }
 
-fn not_joined(room: &str) -> Refusal {
+pub(super) fn not_joined(room: &str) -> Refusal {
     Refusal::new(ErrorCode::NotJoined, format!("join {room} first"))
+}
+
+/// A storage failure as the client sees it (`internal`, worth retrying), logged.
+pub(super) fn internal(what: &str, err: &StoreError) -> Refusal {
+    tracing::error!(error = %err, "{what}");
+    Refusal::new(ErrorCode::Internal, what)
 }

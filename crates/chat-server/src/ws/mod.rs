@@ -1,13 +1,19 @@
 //! `GET /ws`: the checks, the WebSocket handshake, then one task per connection.
 
+mod access;
 mod connection;
 mod handler;
+mod moderation;
+mod pairs;
+mod private;
 
+use connection::WelcomeLists;
 pub use connection::close_gracefully;
 
 use crate::api_error::ApiError;
-use crate::identity::{ConnectParams, IdentityError, identify};
+use crate::identity::{ConnectParams, Identity, IdentityError, identify};
 use crate::state::AppState;
+use crate::store::StoreError;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,15 +44,31 @@ pub async fn upgrade(
             }
             IdentityError::Store(err) => ApiError::storage("cannot resolve session", err),
         })?;
+    let lists = welcome_lists(&app, &identity)
+        .await
+        .map_err(|err| ApiError::storage("cannot list private rooms", err))?;
     let upgraded = hyper::upgrade::on(&mut request);
     let tracker = app.connections.clone();
     tokio::spawn(tracker.track_future(async move {
         match upgraded.await {
-            Ok(socket) => connection::run(TokioIo::new(socket), app, identity).await,
+            Ok(socket) => connection::run(TokioIo::new(socket), app, identity, lists).await,
             Err(err) => tracing::debug!(error = %err, "upgrade failed"),
         }
     }));
     Ok(switching_protocols(&accept))
+}
+
+/// A returning user's private rooms and blocks; a fresh anonymous user has none, and
+/// costs no query.
+async fn welcome_lists(app: &AppState, identity: &Identity) -> Result<WelcomeLists, StoreError> {
+    if !identity.stored {
+        return Ok(WelcomeLists::default());
+    }
+    let user_id = &identity.user.id;
+    Ok(WelcomeLists {
+        rooms: app.store.private_rooms(user_id).await?,
+        blocked: app.store.blocked_by(user_id).await?,
+    })
 }
 
 fn refused(refusal: Refusal) -> ApiError {

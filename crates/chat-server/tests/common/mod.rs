@@ -8,7 +8,7 @@ pub mod proxy;
 pub use backend::Backend;
 pub use child::ChildServer;
 
-use chat_protocol::{ClientFrame, ServerFrame, User};
+use chat_protocol::{ClientFrame, ErrorCode, PrivateRoom, ServerFrame, User};
 use chat_server::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -88,6 +88,20 @@ impl TestServer {
             other => panic!("expected Bob's join notice, got {other:?}"),
         }
         (ada, bob)
+    }
+
+    /// Connects again as the user of `client`, through its session.
+    pub async fn reconnect(&self, client: &Client) -> Client {
+        self.connect_query(&format!("?session={}", client.session))
+            .await
+    }
+
+    /// A user others can find: connected, and stored by joining a room of their own
+    /// (so that no other test user's notices reach them).
+    pub async fn known_user(&self, name: &str) -> Client {
+        let mut client = self.connect(name).await;
+        client.join(&format!("home-{name}")).await;
+        client
     }
 
     pub async fn connect_query(&self, query: &str) -> Client {
@@ -173,13 +187,112 @@ pub struct Client {
     pub ws: Socket,
     pub user: User,
     pub session: String,
+    /// `welcome.rooms` and `welcome.blocked`.
+    pub rooms: Vec<PrivateRoom>,
+    pub blocked: Vec<String>,
+}
+
+/// What `matched` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paired {
+    pub room: String,
+    pub you: User,
+    pub peer: User,
+    pub common: Vec<String>,
 }
 
 impl Client {
     async fn welcomed(mut ws: Socket) -> Client {
         match next_frame(&mut ws).await {
-            ServerFrame::Welcome { user, session, .. } => Client { ws, user, session },
+            ServerFrame::Welcome {
+                user,
+                session,
+                rooms,
+                blocked,
+            } => Client {
+                ws,
+                user,
+                session,
+                rooms,
+                blocked,
+            },
             other => panic!("expected welcome first, got {other:?}"),
+        }
+    }
+
+    /// Sends `match` with these interests and reads the `queued` reply.
+    pub async fn queue(&mut self, interests: &[&str]) {
+        self.send(&ClientFrame::Match {
+            interests: interests.iter().map(|t| t.to_string()).collect(),
+        })
+        .await;
+        self.recv_until(|f| matches!(f, ServerFrame::Queued)).await;
+    }
+
+    /// Reads `matched` (it must be the next frame) and the `joined` of the pair room.
+    pub async fn matched(&mut self) -> Paired {
+        let paired = match self.recv().await {
+            ServerFrame::Matched {
+                room,
+                you,
+                peer,
+                common,
+            } => Paired {
+                room,
+                you,
+                peer,
+                common,
+            },
+            other => panic!("expected matched, got {other:?}"),
+        };
+        match self.recv().await {
+            ServerFrame::Joined { room, you, .. } if room == paired.room => {
+                assert_eq!(you.as_ref(), Some(&paired.you), "joined.you is the alias");
+            }
+            other => panic!("expected the pair's joined, got {other:?}"),
+        }
+        paired
+    }
+
+    pub async fn dm(&mut self, to: &str, text: &str, client_ref: Option<&str>) {
+        self.send(&ClientFrame::Dm {
+            to: to.into(),
+            text: text.into(),
+            client_ref: client_ref.map(str::to_owned),
+        })
+        .await;
+    }
+
+    /// Reads until an `error` and returns its code and ref.
+    pub async fn error(&mut self) -> (ErrorCode, Option<String>) {
+        match self
+            .recv_until(|f| matches!(f, ServerFrame::Error { .. }))
+            .await
+        {
+            ServerFrame::Error {
+                code, client_ref, ..
+            } => (code, client_ref),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Reads until the message with this text, whether it comes as a `message` or in
+    /// the history of a `joined` (a connection subscribed by a direct message may read
+    /// the history after the message was stored).
+    pub async fn expect_text(&mut self, room: &str, text: &str) {
+        loop {
+            match self.recv().await {
+                ServerFrame::Message { message, .. } if message.room == room => {
+                    assert_eq!(message.text, text);
+                    return;
+                }
+                ServerFrame::Joined {
+                    room: joined,
+                    history,
+                    ..
+                } if joined == room && history.iter().any(|m| m.text == text) => return,
+                _ => {}
+            }
         }
     }
 

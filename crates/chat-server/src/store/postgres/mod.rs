@@ -6,6 +6,8 @@
 //! batch that fails rolls its reservation back, so seqs have no gaps or duplicates.
 //! Rooms are locked in name order, so two nodes never deadlock.
 
+mod private;
+
 use super::rows::{self, MessageRow};
 use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
@@ -132,9 +134,14 @@ impl Store for PgStore {
     }
 
     async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError> {
+        // One statement writes both rows, so a session never exists without its user.
         sqlx::query(
-            "INSERT INTO sessions (token, user_id, user_name, updated_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (token) DO UPDATE SET user_name = EXCLUDED.user_name, updated_ms = EXCLUDED.updated_ms",
+            "WITH saved AS ( \
+                 INSERT INTO sessions (token, user_id, user_name, updated_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (token) DO UPDATE SET user_name = EXCLUDED.user_name, updated_ms = EXCLUDED.updated_ms \
+             ) \
+             INSERT INTO users (id, name, updated_ms) VALUES ($2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_ms = EXCLUDED.updated_ms",
         )
         .bind(token)
         .bind(&user.id)

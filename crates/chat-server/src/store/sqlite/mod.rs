@@ -5,6 +5,8 @@
 //! up front so a concurrent session write waits instead of failing the batch. A batch
 //! costs a fixed handful of statements however many rooms it touches.
 
+mod private;
+
 use super::rows::{self, MessageRow};
 use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
@@ -148,6 +150,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_session(&self, token: &str, user: &User) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO sessions (token, user_id, user_name, updated_ms) VALUES (?, ?, ?, ?) \
              ON CONFLICT (token) DO UPDATE SET user_name = excluded.user_name, updated_ms = excluded.updated_ms",
@@ -155,9 +159,19 @@ impl Store for SqliteStore {
         .bind(token)
         .bind(&user.id)
         .bind(&user.name)
-        .bind(crate::clock::now_ms())
-        .execute(&self.pool)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO users (id, name, updated_ms) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_ms = excluded.updated_ms",
+        )
+        .bind(&user.id)
+        .bind(&user.name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,0 +1,352 @@
+//! Pairing within one process: the line and the open pairs behind one short lock, the
+//! store for what must outlive the process, and one task for what time decides (a
+//! ticket that stops holding out for a shared interest, a member gone too long).
+
+use super::Pairing;
+use super::queue::{Match, Queue, Ticket};
+use crate::clock::now_ms;
+use crate::hub::{ConnId, Hub};
+use crate::ids::random_token;
+use crate::metrics::Metrics;
+use crate::roster::{Control, Roster};
+use crate::store::{CloseReason, PairRecord, Seat, Store};
+use async_trait::async_trait;
+use chat_protocol::{ServerFrame, SystemEvent, User};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The times pairing runs on (flags of the server).
+#[derive(Debug, Clone, Copy)]
+pub struct PairingSettings {
+    /// How long a ticket with interests holds out for a partner who shares one.
+    pub widen_after: Duration,
+    /// How long a member may have no connection in the pair before it closes.
+    pub grace: Duration,
+}
+
+/// An open pair and which of its members are there.
+#[derive(Debug)]
+struct OpenPair {
+    record: PairRecord,
+    /// Connections of each seat subscribed to the room.
+    present: [u32; 2],
+    /// Since when each seat has had none.
+    absent_since: [Option<Instant>; 2],
+}
+
+impl OpenPair {
+    fn seat_index(&self, user_id: &str) -> Option<usize> {
+        self.record
+            .seats
+            .iter()
+            .position(|seat| seat.user.id == user_id)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    queue: Queue,
+    open: HashMap<String, OpenPair>,
+    /// User id to the room of their open pair.
+    pair_of: HashMap<String, String>,
+}
+
+/// The line and the open pairs of this process.
+pub struct LocalPairing {
+    state: Mutex<State>,
+    /// Wakes the timer task when a deadline may have moved closer.
+    wake: Notify,
+    settings: PairingSettings,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    roster: Arc<dyn Roster>,
+    metrics: Arc<Metrics>,
+}
+
+impl LocalPairing {
+    /// Starts with the pairs the store has open (a restarted server): each member then
+    /// has the grace period to come back.
+    pub async fn restore(
+        settings: PairingSettings,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        roster: Arc<dyn Roster>,
+        metrics: Arc<Metrics>,
+    ) -> Result<LocalPairing, crate::store::StoreError> {
+        let now = Instant::now();
+        let mut open = HashMap::new();
+        let mut pair_of = HashMap::new();
+        for record in store.open_pairs().await? {
+            for seat in &record.seats {
+                pair_of.insert(seat.user.id.clone(), record.room.clone());
+            }
+            open.insert(record.room.clone(), absent_pair(record, now));
+        }
+        Ok(LocalPairing {
+            state: Mutex::new(State {
+                queue: Queue::new(settings.widen_after),
+                open,
+                pair_of,
+            }),
+            wake: Notify::new(),
+            settings,
+            store,
+            hub,
+            roster,
+            metrics,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Critical sections are plain map and queue updates that leave them consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs what time decides until `stop`: widening the line, closing abandoned pairs.
+    pub async fn run_timers(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let deadline = self.next_deadline(Instant::now());
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = sleep => {}
+            }
+            self.on_time(Instant::now()).await;
+        }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let state = self.lock();
+        let absence = state
+            .open
+            .values()
+            .flat_map(|pair| pair.absent_since.iter().flatten())
+            .map(|since| *since + self.settings.grace)
+            .min();
+        [state.queue.next_widening(now), absence]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    async fn on_time(&self, now: Instant) {
+        let (matches, gone) = {
+            let mut state = self.lock();
+            let matches = state.queue.widen(now);
+            let grace = self.settings.grace;
+            let gone: Vec<(String, String)> = state
+                .open
+                .iter()
+                .filter_map(|(room, pair)| {
+                    let seat = pair
+                        .absent_since
+                        .iter()
+                        .position(|since| since.is_some_and(|s| s + grace <= now))?;
+                    Some((room.clone(), pair.record.seats[seat].user.id.clone()))
+                })
+                .collect();
+            (matches, gone)
+        };
+        for made in matches {
+            self.open_pair(made).await;
+        }
+        for (room, user_id) in gone {
+            self.close(&room, &user_id, CloseReason::Gone).await;
+        }
+    }
+
+    /// Makes the pair of a match: records it, then tells both asking connections.
+    async fn open_pair(&self, made: Match) {
+        let now = Instant::now();
+        self.metrics
+            .matched_after(now.duration_since(made.first.since));
+        self.metrics
+            .matched_after(now.duration_since(made.second.since));
+        let record = new_pair(&made);
+        {
+            let mut state = self.lock();
+            for seat in &record.seats {
+                state
+                    .pair_of
+                    .insert(seat.user.id.clone(), record.room.clone());
+            }
+            state
+                .open
+                .insert(record.room.clone(), absent_pair(record.clone(), now));
+            self.metrics.match_queue.set(state.queue.len() as i64);
+        }
+        self.metrics.pairs_opened.inc();
+        if let Err(err) = self.store.open_pair(&record).await {
+            // The pair still works in this process; only its moderation record and a
+            // restart's memory of it are lost, which the log says.
+            tracing::error!(error = %err, room = %record.room, "cannot store a new pair");
+        }
+        let [a, b] = &record.seats;
+        for (ticket, (you, peer)) in [(&made.first, (a, b)), (&made.second, (b, a))] {
+            let told = self.roster.tell_conn(
+                &ticket.user.id,
+                ticket.conn,
+                Control::Matched {
+                    room: record.room.clone(),
+                    you: User::alias(&you.alias),
+                    peer: User::alias(&peer.alias),
+                    common: record.common.clone(),
+                },
+            );
+            if !told {
+                tracing::debug!(room = %record.room, "a matched connection had gone; the grace period decides");
+            }
+        }
+        self.wake.notify_one();
+    }
+}
+
+#[async_trait]
+impl Pairing for LocalPairing {
+    async fn enqueue(&self, ticket: Ticket) -> bool {
+        let made = {
+            let mut state = self.lock();
+            if state.queue.contains(&ticket.user.id) {
+                return false;
+            }
+            let made = state.queue.push(ticket, Instant::now());
+            self.metrics.match_queue.set(state.queue.len() as i64);
+            made
+        };
+        match made {
+            Some(made) => self.open_pair(made).await,
+            // A ticket with interests has a widening deadline now.
+            None => self.wake.notify_one(),
+        }
+        true
+    }
+
+    fn cancel(&self, user_id: &str) -> bool {
+        let mut state = self.lock();
+        let removed = state.queue.remove_user(user_id);
+        self.metrics.match_queue.set(state.queue.len() as i64);
+        removed
+    }
+
+    fn connection_closed(&self, conn: ConnId) {
+        let mut state = self.lock();
+        if state.queue.remove_conn(conn) {
+            self.metrics.match_queue.set(state.queue.len() as i64);
+        }
+    }
+
+    fn open_pair_of(&self, user_id: &str) -> Option<String> {
+        self.lock().pair_of.get(user_id).cloned()
+    }
+
+    fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)> {
+        let state = self.lock();
+        let (you, peer) = state.open.get(room)?.record.seats_of(user_id)?;
+        Some((you.clone(), peer.clone()))
+    }
+
+    fn present(&self, room: &str, user_id: &str) {
+        let mut state = self.lock();
+        if let Some(pair) = state.open.get_mut(room)
+            && let Some(seat) = pair.seat_index(user_id)
+        {
+            pair.present[seat] += 1;
+            pair.absent_since[seat] = None;
+        }
+    }
+
+    fn absent(&self, room: &str, user_id: &str) {
+        {
+            let mut state = self.lock();
+            let Some(pair) = state.open.get_mut(room) else {
+                return;
+            };
+            let Some(seat) = pair.seat_index(user_id) else {
+                return;
+            };
+            pair.present[seat] = pair.present[seat].saturating_sub(1);
+            if pair.present[seat] > 0 {
+                return;
+            }
+            pair.absent_since[seat] = Some(Instant::now());
+        }
+        self.wake.notify_one();
+    }
+
+    async fn close(&self, room: &str, closer_id: &str, reason: CloseReason) -> Option<PairRecord> {
+        let record = {
+            let mut state = self.lock();
+            let pair = state.open.remove(room)?;
+            for seat in &pair.record.seats {
+                state.pair_of.remove(&seat.user.id);
+            }
+            pair.record
+        };
+        let (closer, _) = record.seats_of(closer_id)?;
+        self.metrics.pair_closed(reason);
+        let closed_ms = now_ms();
+        if let Err(err) = self.store.close_pair(room, reason, closed_ms).await {
+            tracing::error!(error = %err, %room, "cannot store that a pair closed");
+        }
+        self.hub.announce(
+            room,
+            &ServerFrame::System {
+                room: room.to_owned(),
+                event: SystemEvent::Leave,
+                user: User::alias(&closer.alias),
+                ts: closed_ms,
+            },
+            &closer.alias,
+        );
+        self.roster.tell_user(
+            closer_id,
+            &Control::Closed {
+                room: room.to_owned(),
+            },
+            None,
+        );
+        Some(PairRecord {
+            closed_ms: Some(closed_ms),
+            ..record
+        })
+    }
+}
+
+/// A pair whose members have yet to join (or, after a restart, to come back).
+fn absent_pair(record: PairRecord, now: Instant) -> OpenPair {
+    OpenPair {
+        record,
+        present: [0, 0],
+        absent_since: [Some(now), Some(now)],
+    }
+}
+
+/// A new pair for a match: a random room and two random aliases, which share nothing
+/// with the real ids.
+fn new_pair(made: &Match) -> PairRecord {
+    let mut rng = rand::rng();
+    let mut seat = |ticket: &Ticket| Seat {
+        user: ticket.user.clone(),
+        alias: format!("anon_{}", random_token(&mut rng, 16)),
+    };
+    let seats = [seat(&made.first), seat(&made.second)];
+    PairRecord {
+        room: format!("~pair.{}", random_token(&mut rng, 20)),
+        seats,
+        common: made.common.clone(),
+        opened_ms: now_ms(),
+        closed_ms: None,
+    }
+}
