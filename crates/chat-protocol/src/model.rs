@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A person as others see them: a stable server-chosen id and a display name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub name: String,

@@ -222,7 +222,32 @@ async fn a_dm_to_a_user_who_left_the_room_resubscribes_them(backend: Backend) {
     bob.expect_text(&room, "second").await;
 }
 
+async fn a_send_to_a_joined_direct_room_works_like_a_dm(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let mut ada = server.known_user("Ada").await;
+    let mut bob = server.known_user("Bob").await;
+    let room = direct_room(&ada.user.id, &bob.user.id);
+    // Opening a conversation is joining its room; writing there reaches the peer.
+    match ada.join(&room).await {
+        ServerFrame::Joined { history, .. } => assert!(history.is_empty()),
+        _ => unreachable!(),
+    }
+    ada.say(&room, "started from the room", Some("s1")).await;
+    bob.expect_text(&room, "started from the room").await;
+    assert_eq!(server.reconnect(&bob).await.rooms.len(), 1);
+    // A member may join the room of a user who does not exist (it is empty), but
+    // nothing can be written there.
+    let ghost_room = direct_room(&ada.user.id, "u_ghost");
+    ada.join(&ghost_room).await;
+    ada.say(&ghost_room, "anyone?", Some("s2")).await;
+    assert_eq!(
+        ada.error().await,
+        (ErrorCode::NoSuchUser, Some("s2".to_owned()))
+    );
+}
+
 on_every_backend!(
+    a_send_to_a_joined_direct_room_works_like_a_dm,
     a_dm_reaches_every_tab_of_both_users,
     direct_history_pages_and_recovers_like_any_room,
     welcome_lists_direct_rooms_with_the_peer_and_last_seq,

@@ -280,8 +280,8 @@ impl Handler {
         match validate::room(&room)? {
             RoomKind::Public => {}
             RoomKind::Direct { a, b } => {
-                let peer = if a == self.user.id { b } else { a };
-                self.check_not_blocked(peer).await?;
+                let peer = if a == self.user.id { b } else { a }.to_owned();
+                self.open_direct(&room, &peer).await?;
             }
             RoomKind::Pair { .. } => {
                 if self.app.pairing.open_seats(&room, &self.user.id).is_none() {

@@ -7,8 +7,9 @@ use chat_protocol::validate::{self, Refusal};
 
 impl Handler {
     /// Stores a direct message in the two users' room, after subscribing this connection
-    /// to it and asking every other connection of both users to subscribe too, so each
-    /// sees `joined` before the message (or the message in its `joined` history).
+    /// to it and asking every other connection of both users to subscribe too (see
+    /// [`Handler::open_direct`]), so each sees `joined` before the message, or the
+    /// message in its `joined` history.
     pub(super) async fn direct_message(
         &mut self,
         to: &str,
@@ -22,44 +23,54 @@ impl Handler {
             ));
         }
         validate::text(text)?;
-        let known = self
-            .app
-            .store
-            .user_name(to)
-            .await
-            .map_err(|err| internal("cannot look up the user; try again", &err))?;
-        if known.is_none() {
-            return Err(Refusal::new(
-                ErrorCode::NoSuchUser,
-                format!("there is no user {to:?}"),
-            ));
-        }
-        self.check_not_blocked(to).await?;
-        self.keep_session().await?;
         let room = validate::direct_room(&self.user.id, to);
-        if !self.recorded_direct.contains(&room) {
-            let (a, b) = if self.user.id.as_str() < to {
-                (self.user.id.as_str(), to)
-            } else {
-                (to, self.user.id.as_str())
-            };
-            self.app
-                .store
-                .open_direct(&room, a, b)
-                .await
-                .map_err(|err| internal("cannot open the conversation; try again", &err))?;
-            self.recorded_direct.insert(room.clone());
-        }
+        self.open_direct(&room, to).await?;
         if !self.joined.contains_key(&room) {
             self.join(room.clone(), None).await?;
         }
-        let join = Control::Join { room: room.clone() };
+        let from = self.user.clone();
+        self.append(room, from, text, client_ref).await
+    }
+
+    /// Readies the direct room with `peer` for a message from this user, however it is
+    /// sent (`dm`, or `send` to the room): the peer must exist and neither may have
+    /// blocked the other; the room is recorded (once), and every other connection of
+    /// both users is asked to subscribe to it.
+    pub(super) async fn open_direct(&mut self, room: &str, peer: &str) -> Result<(), Refusal> {
+        if !self.recorded_direct.contains(room) {
+            let known = self
+                .app
+                .store
+                .user_name(peer)
+                .await
+                .map_err(|err| internal("cannot look up the user; try again", &err))?;
+            if known.is_none() {
+                return Err(Refusal::new(
+                    ErrorCode::NoSuchUser,
+                    format!("there is no user {peer:?}"),
+                ));
+            }
+        }
+        self.check_not_blocked(peer).await?;
+        self.keep_session().await?;
+        if !self.recorded_direct.contains(room) {
+            let me = self.user.id.as_str();
+            let (a, b) = if me < peer { (me, peer) } else { (peer, me) };
+            self.app
+                .store
+                .open_direct(room, a, b)
+                .await
+                .map_err(|err| internal("cannot open the conversation; try again", &err))?;
+            self.recorded_direct.insert(room.to_owned());
+        }
+        let join = Control::Join {
+            room: room.to_owned(),
+        };
         self.app
             .roster
             .tell_user(&self.user.id, &join, Some(self.conn));
-        self.app.roster.tell_user(to, &join, None);
-        let from = self.user.clone();
-        self.append(room, from, text, client_ref).await
+        self.app.roster.tell_user(peer, &join, None);
+        Ok(())
     }
 
     /// Refuses when either user blocked the other: a blocked user's messages are not
