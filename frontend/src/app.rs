@@ -28,7 +28,9 @@ pub fn App() -> impl IntoView {
 /// The chat screen: rooms on the side, the open room in the middle.
 #[component]
 fn Chat(name: String) -> impl IntoView {
-    let state = RwSignal::new(ChatState::default());
+    let mut initial = ChatState::default();
+    initial.seen = storage::seen();
+    let state = RwSignal::new(initial);
     let status = RwSignal::new(Status::Connecting);
     let outgoing: Outgoing = socket::start(name, state, status);
     // Rejoin last visit's rooms (sent once connected), and remember the rooms joined.
@@ -44,6 +46,7 @@ fn Chat(name: String) -> impl IntoView {
             storage::set_rooms(&rooms);
         }
     });
+    Effect::new(move |_| state.with(|s| storage::set_seen(&s.seen)));
     provide_context(outgoing);
     // A clock for expiring typing indicators.
     let now = RwSignal::new(socket::now_ms());
@@ -70,7 +73,7 @@ fn Chat(name: String) -> impl IntoView {
                 <h1>"Chat"</h1>
                 <span class=status_class role="status" aria-live="polite">{status_text}</span>
             </header>
-            <Sidebar state=state />
+            <Sidebar state=state now=now />
             <RoomView state=state now=now />
         </div>
     }

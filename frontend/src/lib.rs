@@ -6,3 +6,4 @@ pub mod components;
 pub mod model;
 pub mod socket;
 pub mod storage;
+pub mod wire;

@@ -3,7 +3,9 @@
 //! No web APIs here, so it is tested natively with plain `cargo test`. Time comes in as
 //! an argument (`now_ms`) for the same reason.
 
-use chat_protocol::{ClientFrame, ErrorCode, Message, RoomSummary, ServerFrame, SystemEvent, User};
+use chat_protocol::{
+    ClientFrame, ErrorCode, Message, PrivateRoom, RoomSummary, ServerFrame, SystemEvent, User,
+};
 use std::collections::BTreeMap;
 
 /// How long a typing indicator lasts without a refresh.
@@ -18,7 +20,29 @@ pub struct ChatState {
     pub rooms: BTreeMap<String, RoomState>,
     /// The room on screen.
     pub current: Option<String>,
+    /// Private rooms this user belongs to, joined or not: who is on the other side.
+    pub private: BTreeMap<String, Private>,
+    /// User ids this user blocked.
+    pub blocked: Vec<String>,
+    /// Since when (ms) this user waits for a stranger, if they do.
+    pub waiting_since: Option<i64>,
+    /// The newest seq read in each room (kept across visits), which unread counts and
+    /// `welcome.rooms` are measured against.
+    pub seen: BTreeMap<String, u64>,
+    /// A room to show as soon as its `joined` arrives: a conversation the user opened.
+    opening: Option<String>,
     next_ref: u64,
+}
+
+/// A private room: the peer (the real user of a direct conversation, an alias in a
+/// pair), and for a pair how this user appears there, whether it is open and the
+/// interests both gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Private {
+    pub peer: User,
+    pub you: Option<User>,
+    pub open: bool,
+    pub common: Vec<String>,
 }
 
 /// One joined room.
@@ -90,9 +114,35 @@ impl ChatState {
     /// Applies one frame from the server.
     pub fn apply(&mut self, frame: ServerFrame, now_ms: i64) {
         match frame {
-            ServerFrame::Welcome { user, session, .. } => {
+            ServerFrame::Welcome {
+                user,
+                session,
+                rooms,
+                blocked,
+            } => {
                 self.me = Some(user);
                 self.session = Some(session);
+                self.blocked = blocked;
+                for PrivateRoom {
+                    room,
+                    peer,
+                    you,
+                    open,
+                    ..
+                } in rooms
+                {
+                    let known = self.private.remove(&room).unwrap_or_default();
+                    let open = open.unwrap_or(false);
+                    self.private.insert(
+                        room,
+                        Private {
+                            peer,
+                            you,
+                            open,
+                            ..known
+                        },
+                    );
+                }
             }
             ServerFrame::Joined {
                 room,
@@ -100,8 +150,37 @@ impl ChatState {
                 history,
                 more,
                 recovered,
-                ..
+                you,
             } => {
+                if let (Some(you), Some(private)) = (you, self.private.get_mut(&room)) {
+                    private.you = Some(you);
+                }
+                // A conversation someone else started: the peer is in the room's name,
+                // and their name among the members or the authors.
+                if let (Some(ids), Some(me)) = (room.strip_prefix("~dm."), &self.me)
+                    && !self.private.contains_key(&room)
+                {
+                    let peer_id = ids.split('.').find(|id| *id != me.id).unwrap_or(&me.id);
+                    let peer = members
+                        .iter()
+                        .chain(history.iter().map(|m| &m.from))
+                        .find(|u| u.id == peer_id)
+                        .cloned()
+                        .unwrap_or_else(|| User {
+                            id: peer_id.to_owned(),
+                            name: peer_id.to_owned(),
+                        });
+                    self.private.insert(
+                        room.clone(),
+                        Private {
+                            peer,
+                            ..Private::default()
+                        },
+                    );
+                }
+                let seen = self.seen.get(&room).copied().unwrap_or(0);
+                let me = self.me_in(&room).map(|u| u.id.clone());
+                let is_current = self.current.as_deref() == Some(room.as_str());
                 let state = self.rooms.entry(room.clone()).or_default();
                 state.members = members;
                 // A full recovery continues the timeline; otherwise older history has a
@@ -116,21 +195,28 @@ impl ChatState {
                 // A message sent just before a connection dropped may have been stored
                 // with only its echo lost: if the recovered history has it, it is sent.
                 // (The protocol has no idempotency key; same author and text is the test.)
-                let me = self.me.as_ref().map(|u| u.id.clone());
                 state.pending.retain(|p| {
                     !history
                         .iter()
                         .any(|m| Some(&m.from.id) == me.as_ref() && m.text == p.text)
                 });
                 for message in history {
-                    state.insert(message);
+                    let unread =
+                        !is_current && message.seq > seen && Some(&message.from.id) != me.as_ref();
+                    if state.insert(message) && unread {
+                        state.unread += 1;
+                    }
                 }
-                if self.current.is_none() {
-                    self.current = Some(room);
+                if self.current.is_none() || self.opening.as_ref() == Some(&room) {
+                    self.opening = None;
+                    self.open(&room);
                 }
             }
             ServerFrame::Left { room } => {
                 self.rooms.remove(&room);
+                if let Some(private) = self.private.get_mut(&room) {
+                    private.open = false;
+                }
                 if self.current.as_deref() == Some(room.as_str()) {
                     self.current = self.rooms.keys().next().cloned();
                 }
@@ -155,6 +241,10 @@ impl ChatState {
                         SystemEvent::Leave => {
                             state.members.retain(|m| m.id != user.id);
                             state.typing.remove(&user.id);
+                            // A pair's only notice: the stranger ended it.
+                            if let Some(private) = self.private.get_mut(&room) {
+                                private.open = false;
+                            }
                         }
                     }
                     let after_seq = state.last_seq();
@@ -195,23 +285,83 @@ impl ChatState {
                 client_ref: Some(client_ref),
                 ..
             } => self.fail(&client_ref, code, message),
+            ServerFrame::Queued => {
+                self.waiting_since.get_or_insert(now_ms);
+            }
+            ServerFrame::Unqueued => self.waiting_since = None,
+            ServerFrame::Matched {
+                room,
+                peer,
+                you,
+                common,
+            } => {
+                self.waiting_since = None;
+                self.private.insert(
+                    room.clone(),
+                    Private {
+                        peer,
+                        you: Some(you),
+                        open: true,
+                        common,
+                    },
+                );
+                self.opening = Some(room);
+            }
+            ServerFrame::Blocked {
+                user: Some(user), ..
+            } => self.blocked.push(user),
+            ServerFrame::Unblocked { user, .. } => self.blocked.retain(|b| *b != user),
             _ => {}
         }
     }
 
     fn receive(&mut self, message: Message, client_ref: Option<String>) {
-        let current = self.current.clone();
-        let mine = self.me.as_ref().is_some_and(|me| me.id == message.from.id);
+        let mine = self.is_mine(&message);
+        let is_current = self.current.as_deref() == Some(message.room.as_str());
+        if is_current {
+            self.seen.insert(message.room.clone(), message.seq);
+        }
         let Some(state) = self.rooms.get_mut(&message.room) else {
             return;
         };
         if let Some(r) = &client_ref {
             state.pending.retain(|p| &p.client_ref != r);
         }
-        let is_current = current.as_deref() == Some(message.room.as_str());
         if state.insert(message) && !is_current && !mine {
             state.unread += 1;
         }
+    }
+
+    /// How this user appears in a room: their alias in a pair, themself elsewhere.
+    pub fn me_in(&self, room: &str) -> Option<&User> {
+        self.private
+            .get(room)
+            .and_then(|p| p.you.as_ref())
+            .or(self.me.as_ref())
+    }
+
+    /// What a room is called on screen: the peer's name for a private room.
+    pub fn title(&self, room: &str) -> String {
+        self.private
+            .get(room)
+            .map_or_else(|| room.to_owned(), |p| p.peer.name.clone())
+    }
+
+    /// The direct conversation with `peer`: shown at once if joined, else joined (the
+    /// returned frame) and shown when the server says so.
+    pub fn open_direct(&mut self, peer: User) -> Option<ClientFrame> {
+        let me = self.me.as_ref()?;
+        let room = chat_protocol::validate::direct_room(&me.id, &peer.id);
+        self.private.entry(room.clone()).or_insert(Private {
+            peer,
+            ..Private::default()
+        });
+        if self.rooms.contains_key(&room) {
+            self.open(&room);
+            return None;
+        }
+        self.opening = Some(room.clone());
+        Some(ClientFrame::Join { room, since: None })
     }
 
     fn fail(&mut self, client_ref: &str, code: ErrorCode, message: String) {
@@ -259,17 +409,28 @@ impl ChatState {
     pub fn open(&mut self, room: &str) {
         if let Some(state) = self.rooms.get_mut(room) {
             state.unread = 0;
+            self.seen.insert(room.to_owned(), state.last_seq());
             self.current = Some(room.to_owned());
         }
     }
 
     /// The frames that bring a fresh connection back to where this one was: every room
-    /// rejoined from the last seq seen, then every unconfirmed message again.
+    /// rejoined from the last seq seen, every conversation `welcome` listed (but closed
+    /// pairs) joined, then every unconfirmed message again.
     pub fn resume_frames(&self) -> Vec<ClientFrame> {
         let joins = self.rooms.iter().map(|(room, state)| ClientFrame::Join {
             room: room.clone(),
             since: Some(state.last_seq()),
         });
+        let conversations = self
+            .private
+            .iter()
+            .filter(|(room, p)| !self.rooms.contains_key(*room) && (p.you.is_none() || p.open))
+            .map(|(room, _)| ClientFrame::Join {
+                room: room.clone(),
+                since: None,
+            });
+        let joins = joins.chain(conversations);
         let resends = self.rooms.iter().flat_map(|(room, state)| {
             state
                 .pending
@@ -284,9 +445,10 @@ impl ChatState {
         joins.chain(resends).collect()
     }
 
-    /// Whether a message is the user's own.
+    /// Whether a message is the user's own (under their alias, in a pair).
     pub fn is_mine(&self, message: &Message) -> bool {
-        self.me.as_ref().is_some_and(|me| me.id == message.from.id)
+        self.me_in(&message.room)
+            .is_some_and(|me| me.id == message.from.id)
     }
 
     /// The public room list with live online counts for the rooms this tab has joined:
@@ -554,5 +716,112 @@ mod tests {
         let list = state.with_live_counts(vec![fetched("r"), fetched("other")]);
         let counts: Vec<u32> = list.iter().map(|r| r.online).collect();
         assert_eq!(counts, [2, 1], "joined room live, the other as fetched");
+    }
+
+    fn welcome_with(rooms: Vec<PrivateRoom>) -> ChatState {
+        let mut state = ChatState::default();
+        state.apply(
+            ServerFrame::Welcome {
+                user: user("me"),
+                session: "s".into(),
+                rooms,
+                blocked: vec!["pest".into()],
+            },
+            0,
+        );
+        state
+    }
+
+    #[test]
+    fn conversations_from_welcome_are_joined_with_their_peer_as_title() {
+        let dm = PrivateRoom {
+            room: "~dm.bob.me".into(),
+            peer: user("bob"),
+            last_seq: 3,
+            you: None,
+            open: None,
+        };
+        let closed_pair = PrivateRoom {
+            room: "~pair.old".into(),
+            peer: User::alias("anon_a"),
+            last_seq: 9,
+            you: Some(User::alias("anon_b")),
+            open: Some(false),
+        };
+        let mut state = welcome_with(vec![dm, closed_pair]);
+        state.seen.insert("~dm.bob.me".into(), 1);
+        assert_eq!(state.blocked, ["pest"]);
+        let joins: Vec<String> = state
+            .resume_frames()
+            .into_iter()
+            .filter_map(|f| match f {
+                ClientFrame::Join { room, .. } => Some(room),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(joins, ["~dm.bob.me"], "a closed pair is not rejoined");
+        assert_eq!(state.title("~dm.bob.me"), "BOB");
+        state.apply(joined("lobby", vec![], None), 0);
+        let history = (1..=3)
+            .map(|seq| message("~dm.bob.me", seq, "bob", "x"))
+            .collect();
+        state.apply(joined("~dm.bob.me", history, None), 0);
+        assert_eq!(state.rooms["~dm.bob.me"].unread, 2, "seq 2 and 3 are new");
+    }
+
+    #[test]
+    fn a_pair_is_shown_when_matched_and_closes_when_the_stranger_leaves() {
+        let mut state = welcome_with(vec![]);
+        state.apply(joined("lobby", vec![], None), 0);
+        state.apply(ServerFrame::Queued, 100);
+        state.apply(ServerFrame::Queued, 200);
+        assert_eq!(state.waiting_since, Some(100));
+        state.apply(
+            ServerFrame::Matched {
+                room: "~pair.p".into(),
+                peer: User::alias("anon_peer"),
+                you: User::alias("anon_me"),
+                common: vec!["cats".into()],
+            },
+            300,
+        );
+        assert_eq!(state.waiting_since, None);
+        state.apply(joined("~pair.p", vec![], None), 300);
+        assert_eq!(
+            state.current.as_deref(),
+            Some("~pair.p"),
+            "opened when joined"
+        );
+        assert_eq!(state.title("~pair.p"), "Stranger");
+        assert!(state.is_mine(&Message {
+            from: User::alias("anon_me"),
+            ..message("~pair.p", 1, "x", "mine under my alias")
+        }));
+        state.apply(
+            ServerFrame::System {
+                room: "~pair.p".into(),
+                event: SystemEvent::Leave,
+                user: User::alias("anon_peer"),
+                ts: 5,
+            },
+            400,
+        );
+        assert!(!state.private["~pair.p"].open);
+    }
+
+    #[test]
+    fn opening_a_direct_conversation_joins_it_once() {
+        let mut state = welcome_with(vec![]);
+        let frame = state.open_direct(user("bob"));
+        assert_eq!(
+            frame,
+            Some(ClientFrame::Join {
+                room: "~dm.bob.me".into(),
+                since: None
+            })
+        );
+        state.apply(joined("~dm.bob.me", vec![], None), 0);
+        assert_eq!(state.current.as_deref(), Some("~dm.bob.me"));
+        assert_eq!(state.open_direct(user("bob")), None, "already joined");
     }
 }

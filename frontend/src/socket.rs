@@ -7,13 +7,14 @@ use crate::model::ChatState;
 use crate::storage;
 use chat_protocol::{ClientFrame, ServerFrame};
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::StreamExt;
 use futures_util::future::{Either, select};
-use futures_util::{SinkExt, StreamExt};
-use gloo_net::websocket::Message;
-use gloo_net::websocket::futures::WebSocket;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::BTreeSet;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{MessageEvent, WebSocket};
 
 /// First wait after a dropped connection; doubles per failed attempt up to the cap.
 const BACKOFF_START_MS: f64 = 500.0;
@@ -77,7 +78,7 @@ async fn run(
     let mut failures: i32 = 0;
     loop {
         status.set(Status::Connecting);
-        if let Ok(socket) = WebSocket::open(&ws_url(&name))
+        if let Some(socket) = Socket::open(&ws_url(&name))
             && run_connection(socket, state, status, &mut outgoing).await
         {
             failures = 0;
@@ -93,21 +94,86 @@ async fn run(
     }
 }
 
+/// What the browser's socket reports: a text frame, or that it closed (or failed).
+enum Event {
+    Text(String),
+    Closed,
+}
+
+/// A browser WebSocket whose events arrive on a channel; closed when dropped.
+struct Socket {
+    ws: WebSocket,
+    events: UnboundedReceiver<Event>,
+    // Kept alive as long as the socket: the browser calls them.
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut()>,
+}
+
+impl Socket {
+    fn open(url: &str) -> Option<Socket> {
+        let ws = WebSocket::new(url).ok()?;
+        let (tx, events) = unbounded();
+        let on_message = {
+            let tx = tx.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                if let Some(text) = event.data().as_string() {
+                    let _ = tx.unbounded_send(Event::Text(text));
+                }
+            })
+        };
+        let on_close = Closure::<dyn FnMut()>::new(move || {
+            let _ = tx.unbounded_send(Event::Closed);
+        });
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_close.as_ref().unchecked_ref()));
+        Some(Socket {
+            ws,
+            events,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    /// Sends a frame; false once the socket is closing or closed.
+    fn send(&self, frame: &ClientFrame) -> bool {
+        self.ws.ready_state() <= WebSocket::OPEN
+            && self.ws.send_with_str(&crate::wire::encode(frame)).is_ok()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        let _ = self.ws.close();
+    }
+}
+
 /// Runs one connection until it drops. Returns whether it got as far as `welcome`.
 async fn run_connection(
-    socket: WebSocket,
+    mut socket: Socket,
     state: RwSignal<ChatState>,
     status: RwSignal<Status>,
     outgoing: &mut UnboundedReceiver<ClientFrame>,
 ) -> bool {
-    let (mut write, mut read) = socket.split();
     let mut welcomed = false;
     // Refs resent on resuming: the same sends may still wait in the channel.
     let mut resent: BTreeSet<String> = BTreeSet::new();
+    // Frames queued before the socket opened wait in `outgoing`; the browser would
+    // refuse them while connecting, so they are read only after `welcome`.
     loop {
-        match select(read.next(), outgoing.next()).await {
-            Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                let Ok(frame) = chat_protocol::decode_server_frame(&text) else {
+        let next_out = async {
+            if welcomed {
+                outgoing.next().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        match select(socket.events.next(), std::pin::pin!(next_out)).await {
+            Either::Left((Some(Event::Text(text)), _)) => {
+                let Some(frame) = crate::wire::decode(&text) else {
                     continue;
                 };
                 if let ServerFrame::Welcome { session, .. } = &frame {
@@ -119,7 +185,7 @@ async fn run_connection(
                         if let Some(r) = resume.client_ref() {
                             resent.insert(r.to_owned());
                         }
-                        if send(&mut write, &resume).await.is_err() {
+                        if !socket.send(&resume) {
                             return welcomed;
                         }
                     }
@@ -127,29 +193,20 @@ async fn run_connection(
                 }
                 state.update(|s| s.apply(frame, now_ms()));
             }
-            Either::Left((Some(Ok(Message::Bytes(_))), _)) => {}
-            Either::Left((Some(Err(_)) | None, _)) => return welcomed,
+            Either::Left((Some(Event::Closed) | None, _)) => return welcomed,
             Either::Right((Some(frame), _)) => {
                 // Sends written while offline are in the model's pending list and went
                 // out with the resume frames above: don't send them twice.
                 if frame.client_ref().is_some_and(|r| resent.contains(r)) {
                     continue;
                 }
-                if send(&mut write, &frame).await.is_err() {
+                if !socket.send(&frame) {
                     return welcomed;
                 }
             }
             Either::Right((None, _)) => return welcomed,
         }
     }
-}
-
-async fn send(
-    write: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    frame: &ClientFrame,
-) -> Result<(), gloo_net::websocket::WebSocketError> {
-    let text = serde_json::to_string(frame).unwrap_or_default();
-    write.send(Message::Text(text)).await
 }
 
 /// Milliseconds since the epoch, from the browser's clock.

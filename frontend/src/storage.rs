@@ -1,8 +1,10 @@
-//! What the browser remembers between visits: the display name and the session.
+//! What the browser remembers between visits: the display name, the session, the rooms
+//! joined and how far each was read.
 
 const NAME_KEY: &str = "chat.name";
 const SESSION_KEY: &str = "chat.session";
 const ROOMS_KEY: &str = "chat.rooms";
+const SEEN_KEY: &str = "chat.seen";
 
 fn local() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -44,4 +46,26 @@ pub fn rooms() -> Vec<String> {
 
 pub fn set_rooms(rooms: &[String]) {
     set(ROOMS_KEY, &rooms.join("\n"));
+}
+
+/// The newest seq read per room, so unread counts survive a reload.
+pub fn seen() -> std::collections::BTreeMap<String, u64> {
+    let mut seen = std::collections::BTreeMap::new();
+    // Inserted one by one: collecting into a map would sort, and sorting costs download.
+    for line in get(SEEN_KEY).unwrap_or_default().lines() {
+        if let Some((room, seq)) = line.rsplit_once(' ')
+            && let Ok(seq) = seq.parse()
+        {
+            seen.insert(room.to_owned(), seq);
+        }
+    }
+    seen
+}
+
+pub fn set_seen(seen: &std::collections::BTreeMap<String, u64>) {
+    let lines: Vec<String> = seen
+        .iter()
+        .map(|(room, seq)| format!("{room} {seq}"))
+        .collect();
+    set(SEEN_KEY, &lines.join("\n"));
 }

@@ -22,7 +22,7 @@ async fn two_people_chat_in_a_room() {
     enter(&ada, &server.url(), "Ada", "lobby").await;
     enter(&bob, &server.url(), "Bob", "lobby").await;
     wait_for_text(&ada, ".notice", "Bob joined").await;
-    wait_for_text(&bob, ".members li", "Ada").await;
+    wait_for_text(&bob, ".members .name", "Ada").await;
 
     say(&ada, "Hello Bob!").await;
     wait_for_text(&bob, ".message .text", "Hello Bob!").await;

@@ -8,6 +8,7 @@
 //! pulling in an async runtime or a web stack.
 
 mod client;
+mod compact;
 mod error;
 mod invisible;
 mod model;
@@ -16,6 +17,7 @@ mod server_decode;
 pub mod validate;
 
 pub use client::{ClientFrame, FrameDecodeError, decode_client_frame};
+pub use compact::{JsonView, frame_from_json, rooms_from_json};
 pub use error::ErrorCode;
 pub use model::{Message, PrivateRoom, RoomKind, RoomSummary, SystemEvent, User};
 pub use server::ServerFrame;

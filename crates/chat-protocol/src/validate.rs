@@ -223,7 +223,7 @@ pub fn room(name: &str) -> Result<RoomKind<'_>, Refusal> {
         return private_room(rest).ok_or_else(|| {
             Refusal::new(
                 ErrorCode::BadRoom,
-                format!("{name:?} is not a valid private room name"),
+                format!("\"{name}\" is not a valid private room name"),
             )
         });
     }

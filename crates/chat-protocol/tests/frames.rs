@@ -413,3 +413,103 @@ fn unknown_fields_are_ignored() {
         }
     ));
 }
+
+/// `serde_json`'s values stand in for the browser's parsed objects.
+struct View(serde_json::Value);
+
+impl chat_protocol::JsonView for View {
+    fn field(&self, key: &str) -> Option<Self> {
+        self.0.as_object()?.get(key).cloned().map(View)
+    }
+    fn string(&self) -> Option<String> {
+        self.0.as_str().map(str::to_owned)
+    }
+    fn number(&self) -> Option<f64> {
+        self.0.as_f64()
+    }
+    fn boolean(&self) -> Option<bool> {
+        self.0.as_bool()
+    }
+    fn items(&self) -> Option<Vec<Self>> {
+        Some(self.0.as_array()?.iter().cloned().map(View).collect())
+    }
+    fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+fn compact(value: serde_json::Value) -> Option<ServerFrame> {
+    chat_protocol::frame_from_json(&View(value))
+}
+
+#[test]
+fn the_compact_decoder_reads_every_frame_serde_writes() {
+    for frame in all_server_frames() {
+        let value = serde_json::to_value(&frame).expect("serialize");
+        assert_eq!(compact(value.clone()), Some(frame), "{value}");
+    }
+}
+
+#[test]
+fn the_compact_decoder_refuses_what_serde_refuses() {
+    for bad in [
+        json!({"type": "left"}),
+        json!({"type": "left", "room": 5}),
+        json!({"type": "nope"}),
+        json!({"room": "x"}),
+        json!({"type": "message", "room": "r", "seq": 1.5, "id": "i", "from": {"id": "a", "name": "A"}, "text": "t", "ts": 1}),
+        json!({"type": "message", "room": "r", "seq": -1, "id": "i", "from": {"id": "a", "name": "A"}, "text": "t", "ts": 1}),
+        json!({"type": "system", "room": "r", "event": "wave", "user": {"id": "a", "name": "A"}, "ts": 1}),
+        json!({"type": "error", "code": "no_such_code", "message": "m"}),
+        json!({"type": "joined", "room": "r", "members": [], "history": [], "more": true, "you": 3}),
+        json!([1, 2]),
+    ] {
+        assert!(
+            serde_json::from_value::<ServerFrame>(bad.clone()).is_err(),
+            "serde accepts {bad}"
+        );
+        assert_eq!(compact(bad.clone()), None, "{bad}");
+    }
+    // Optional fields may be null or missing, as for serde.
+    let joined = json!({"type": "joined", "room": "r", "members": [], "history": [], "more": false, "recovered": null});
+    assert_eq!(
+        compact(joined.clone()),
+        Some(serde_json::from_value(joined).expect("serde reads it"))
+    );
+}
+
+#[test]
+fn room_lists_decode_compactly() {
+    let rooms = vec![
+        chat_protocol::RoomSummary {
+            room: "lobby".into(),
+            online: 3,
+            last_seq: 10,
+            last_ts: Some(1_700_000_000_000),
+        },
+        chat_protocol::RoomSummary {
+            room: "new".into(),
+            online: 1,
+            last_seq: 0,
+            last_ts: None,
+        },
+    ];
+    let value = serde_json::to_value(&rooms).expect("serialize");
+    assert_eq!(chat_protocol::rooms_from_json(&View(value)), Some(rooms));
+}
+
+#[test]
+fn client_frames_write_the_same_json_as_serde() {
+    let mut frames = all_client_frames();
+    frames.push(ClientFrame::Send {
+        room: "r".into(),
+        text:
+            "quotes \" backslash \\ newline \n tab \t bell \u{7} bs \u{8} ff \u{c} é 😀 </script>"
+                .into(),
+        client_ref: None,
+    });
+    for frame in frames {
+        let expected = serde_json::to_string(&frame).expect("serialize");
+        assert_eq!(frame.to_json(), expected);
+    }
+}

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 const TYPING_EVERY_MS: i64 = 2_000;
 
 #[component]
-pub fn Composer(state: RwSignal<ChatState>, room: String) -> impl IntoView {
+pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) -> impl IntoView {
     let outgoing = expect_context::<Outgoing>();
     let draft = RwSignal::new(String::new());
     let last_typing = StoredValue::new(0i64);
@@ -57,11 +57,12 @@ pub fn Composer(state: RwSignal<ChatState>, room: String) -> impl IntoView {
                 id="message"
                 rows="1"
                 placeholder="Write a message…"
+                prop:disabled=closed
                 prop:value=move || draft.get()
                 on:input=on_input
                 on:keydown=on_keydown
             ></textarea>
-            <button type="submit">"Send"</button>
+            <button type="submit" prop:disabled=closed>"Send"</button>
         </form>
     }
 }

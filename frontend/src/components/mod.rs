@@ -2,10 +2,12 @@
 
 mod composer;
 mod name_dialog;
+mod private_bar;
 mod room_view;
 mod sidebar;
 
 pub use composer::Composer;
 pub use name_dialog::NameDialog;
+pub use private_bar::PrivateBar;
 pub use room_view::RoomView;
 pub use sidebar::Sidebar;

@@ -1,9 +1,9 @@
 //! The open room: its timeline, who is typing, who is here, and the composer.
 
-use super::Composer;
+use super::{Composer, PrivateBar};
 use crate::model::{ChatState, RoomState};
 use crate::socket::Outgoing;
-use chat_protocol::{ClientFrame, SystemEvent};
+use chat_protocol::{ClientFrame, SystemEvent, User};
 use leptos::prelude::*;
 
 /// Within this many pixels of the bottom counts as "reading the newest messages".
@@ -108,14 +108,43 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
             }
         })
     };
+    // Everyone here, with whether "Message privately" applies (not yourself, not in a
+    // private room).
     let members = move || {
+        state.with(|s| {
+            let Some(room) = s.current.as_ref() else {
+                return Vec::new();
+            };
+            let public = !s.private.contains_key(room);
+            let me = s.me_in(room).map(|u| u.id.as_str());
+            s.rooms
+                .get(room)
+                .map(|r| {
+                    r.members
+                        .iter()
+                        // In a pair, "Stranger" is the other one: your own alias is not listed.
+                        .filter(|u| public || Some(u.id.as_str()) != me)
+                        .map(|u| (u.clone(), public && Some(u.id.as_str()) != me))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let closed = Signal::derive(move || {
         state.with(|s| {
             s.current
                 .as_ref()
-                .and_then(|room| s.rooms.get(room))
-                .map(|room| room.members.clone())
-                .unwrap_or_default()
+                .and_then(|room| s.private.get(room))
+                .is_some_and(|p| p.you.is_some() && !p.open)
         })
+    });
+    let direct_sender = StoredValue::new(outgoing.clone());
+    let message_privately = move |user: User| {
+        let mut frame = None;
+        state.update(|s| frame = s.open_direct(user));
+        if let Some(frame) = frame {
+            direct_sender.with_value(|outgoing| outgoing.send(frame));
+        }
     };
 
     // Stick to the bottom unless the reader scrolled up; then offer a button instead.
@@ -208,8 +237,9 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
             when=move || current().is_some()
             fallback=|| view! { <main class="room empty"><p>"Join a room to start chatting."</p></main> }
         >
-            <main class="room" aria-label=move || current().unwrap_or_default()>
-                <h2 class="room-title">{move || current().unwrap_or_default()}</h2>
+            <main class="room" aria-label=move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))>
+                <h2 class="room-title">{move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))}</h2>
+                {move || current().map(|room| view! { <PrivateBar state=state room=room /> })}
                 <div class="messages" node_ref=list on:scroll=on_scroll.clone() role="log" aria-live="polite">
                     <For each=move || entries.get() key=Entry::key let(entry)>
                         {match entry {
@@ -247,13 +277,21 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
                     <button class="new-messages" on:click=move |_| to_bottom()>"New messages ↓"</button>
                 </Show>
                 <p class="typing" aria-live="polite">{typing}</p>
-                {move || current().map(|room| view! { <Composer state=state room=room /> })}
+                {move || current().map(|room| view! { <Composer state=state room=room closed=closed /> })}
             </main>
             <aside class="members" aria-label="People here">
                 <h2>"Here now"</h2>
                 <ul>
-                    <For each=members key=|u| u.id.clone() let(user)>
-                        <li>{user.name}</li>
+                    <For each=members key=|(u, _)| u.id.clone() let((user, private))>
+                        <li>
+                            <span class="name">{user.name.clone()}</span>
+                            <Show when=move || private>
+                                <button class="dm" on:click={
+                                    let user = user.clone();
+                                    move |_| message_privately(user.clone())
+                                }>"Message privately"</button>
+                            </Show>
+                        </li>
                     </For>
                 </ul>
             </aside>

@@ -11,19 +11,12 @@ use leptos::task::spawn_local;
 const REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[component]
-pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
+pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView {
     let outgoing = expect_context::<Outgoing>();
     let public = RwSignal::new(Vec::<RoomSummary>::new());
     let refresh = move || {
         spawn_local(async move {
-            let rooms = async {
-                gloo_net::http::Request::get("/api/rooms")
-                    .send()
-                    .await?
-                    .json::<Vec<RoomSummary>>()
-                    .await
-            };
-            if let Ok(rooms) = rooms.await {
+            if let Some(rooms) = crate::wire::public_rooms().await {
                 public.set(rooms);
             }
         });
@@ -66,12 +59,20 @@ pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
         state.with(|s| {
             s.rooms
                 .iter()
-                .map(|(room, r)| (room.clone(), r.unread, s.current.as_deref() == Some(room)))
+                .map(|(room, r)| {
+                    (
+                        room.clone(),
+                        s.title(room),
+                        r.unread,
+                        s.current.as_deref() == Some(room),
+                    )
+                })
                 .collect::<Vec<_>>()
         })
     };
     view! {
         <nav class="sidebar" aria-label="Rooms">
+            <Stranger state=state now=now />
             <form class="join" on:submit=join_typed>
                 <label for="join-room">"Join or create a room"</label>
                 <div class="row">
@@ -87,7 +88,7 @@ pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
             </form>
             <h2>"Your rooms"</h2>
             <ul class="rooms joined">
-                <For each=joined key=|(room, unread, current)| (room.clone(), *unread, *current) let((room, unread, current))>
+                <For each=joined key=|entry| entry.clone() let((room, title, unread, current))>
                     <li>
                         <button
                             class:current=current
@@ -97,7 +98,7 @@ pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
                                 move |_| state.update(|s| s.open(&room))
                             }
                         >
-                            <span class="name">{room.clone()}</span>
+                            <span class="name">{title}</span>
                             <Show when=move || { unread > 0 }>
                                 <span class="badge" aria-label="unread messages">{unread}</span>
                             </Show>
@@ -120,6 +121,92 @@ pub fn Sidebar(state: RwSignal<ChatState>) -> impl IntoView {
                     </li>
                 </For>
             </ul>
+            <Blocked state=state />
         </nav>
+    }
+}
+
+/// "Talk to a stranger": optional interests, then a wait with its time and Cancel.
+#[component]
+fn Stranger(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView {
+    let outgoing = expect_context::<Outgoing>();
+    let interests = RwSignal::new(String::new());
+    let find = {
+        let outgoing = outgoing.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let tags = interests.get_untracked();
+            let interests = tags
+                .split([',', ' '])
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            outgoing.send(ClientFrame::Match { interests });
+        }
+    };
+    let waited = move || {
+        let since = state.with(|s| s.waiting_since)?;
+        Some(format!(
+            "Looking for a stranger… {} s",
+            (now.get() - since).max(0) / 1000
+        ))
+    };
+    view! {
+        <form class="stranger" on:submit=find>
+            {move || match waited() {
+                Some(text) => view! {
+                    <span role="status">{text}</span>
+                    <button type="button" on:click={
+                        let outgoing = outgoing.clone();
+                        move |_| outgoing.send(ClientFrame::Unmatch)
+                    }>"Cancel"</button>
+                }.into_any(),
+                None => view! {
+                    <input
+                        aria-label="Interests (optional)"
+                        placeholder="interests, e.g. music, chess"
+                        prop:value=move || interests.get()
+                        on:input=move |ev| interests.set(event_target_value(&ev))
+                    />
+                    <button type="submit">"Talk to a stranger"</button>
+                }.into_any(),
+            }}
+        </form>
+    }
+}
+
+/// The users this user blocked, each with Unblock.
+#[component]
+fn Blocked(state: RwSignal<ChatState>) -> impl IntoView {
+    let outgoing = expect_context::<Outgoing>();
+    let blocked = move || {
+        state.with(|s| {
+            s.blocked
+                .iter()
+                .map(|id| {
+                    let name = s.private.values().find(|p| p.peer.id == *id);
+                    (
+                        id.clone(),
+                        name.map_or_else(|| id.clone(), |p| p.peer.name.clone()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <details class="settings">
+            <summary>"Blocked users"</summary>
+            <ul>
+                <For each=blocked key=|entry| entry.clone() let((id, name))>
+                    <li>
+                        {name}
+                        <button on:click={
+                            let outgoing = outgoing.clone();
+                            move |_| outgoing.send(ClientFrame::Unblock { user: id.clone(), client_ref: None })
+                        }>"Unblock"</button>
+                    </li>
+                </For>
+            </ul>
+        </details>
     }
 }

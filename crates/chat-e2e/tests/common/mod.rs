@@ -382,3 +382,62 @@ impl Peer {
         }
     }
 }
+
+/// Clicks the first element matching `css` whose text is exactly `text`.
+pub async fn click_text(browser: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let clicked = browser
+            .execute(
+                "const e = Array.from(document.querySelectorAll(arguments[0])).find(e => e.innerText.trim() === arguments[1]); if (e) { e.click(); } return !!e;",
+                vec![serde_json::Value::from(css), serde_json::Value::from(text)],
+            )
+            .await
+            .unwrap();
+        if clicked == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {css} with text {text:?} to click"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `js` (an expression) is true in the page.
+pub async fn wait_until(browser: &Client, js: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if script(browser, &format!("return !!({js});")).await == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never true: {js}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plain HTTP GET with headers: status and body.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
