@@ -123,6 +123,8 @@ impl ChatState {
                 self.me = Some(user);
                 self.session = Some(session);
                 self.blocked = blocked;
+                // A new connection waits in no queue: the button is offered again.
+                self.waiting_since = None;
                 for PrivateRoom {
                     room,
                     peer,

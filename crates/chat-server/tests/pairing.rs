@@ -279,6 +279,8 @@ async fn a_third_user_cannot_enter_a_pair(backend: Backend) {
     assert_eq!(carol.error().await.0, ErrorCode::Forbidden);
     let path = format!("/api/rooms/{}/messages", a.room);
     assert_eq!(server.get(&path).await.0, 404);
+    let (_, rooms) = server.get("/api/rooms").await;
+    assert!(!rooms.contains("~pair"), "pairs are never listed: {rooms}");
 }
 
 /// Every frame Bob receives during a whole pair, and what he can read over HTTP, must
@@ -384,7 +386,46 @@ async fn two_hundred_at_once_make_a_hundred_pairs(backend: Backend) {
     );
 }
 
+async fn an_open_pair_outlives_a_server_restart(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (ada, a, bob, _) = pair_up(&server, "Ada", "Bob").await;
+    let (ada_session, bob_session) = (ada.session.clone(), bob.session.clone());
+    drop((ada, bob));
+    server.stop().await.unwrap();
+
+    let server = TestServer::start(&backend).await;
+    let mut ada = server
+        .connect_query(&format!("?session={ada_session}"))
+        .await;
+    let mut bob = server
+        .connect_query(&format!("?session={bob_session}"))
+        .await;
+    assert!(
+        ada.rooms
+            .iter()
+            .any(|r| r.room == a.room && r.open == Some(true)),
+        "{:?}",
+        ada.rooms
+    );
+    ada.join(&a.room).await;
+    bob.join(&a.room).await;
+    ada.say(&a.room, "we survived", None).await;
+    match bob
+        .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
+        .await
+    {
+        ServerFrame::Message { message, .. } => {
+            assert_eq!(
+                (message.text.as_str(), &message.from),
+                ("we survived", &a.you)
+            );
+        }
+        _ => unreachable!(),
+    }
+}
+
 on_every_backend!(
+    an_open_pair_outlives_a_server_restart,
     two_strangers_meet_in_a_pair_room_under_aliases,
     a_pair_carries_messages_and_typing_under_aliases,
     the_longest_waiting_sharer_is_matched_first,

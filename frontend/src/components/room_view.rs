@@ -14,7 +14,9 @@ const STICKY_PX: i32 = 48;
 enum Entry {
     Message {
         id: String,
-        author: String,
+        author: User,
+        /// Whether the author can be written to privately from here.
+        direct: bool,
         text: String,
         time: String,
         mine: bool,
@@ -42,7 +44,8 @@ impl Entry {
     }
 }
 
-fn timeline(state: &ChatState, room: &RoomState) -> Vec<Entry> {
+fn timeline(state: &ChatState, name: &str, room: &RoomState) -> Vec<Entry> {
+    let public = !state.private.contains_key(name);
     let notice = |index: usize, n: &crate::model::Notice| Entry::Notice {
         key: format!("notice-{index}"),
         text: match n.event {
@@ -56,12 +59,14 @@ fn timeline(state: &ChatState, room: &RoomState) -> Vec<Entry> {
         while let Some((index, n)) = notices.next_if(|(_, n)| n.after_seq < message.seq) {
             entries.push(notice(index, n));
         }
+        let mine = state.is_mine(message);
         entries.push(Entry::Message {
             id: message.id.clone(),
-            author: message.from.name.clone(),
+            author: message.from.clone(),
+            direct: public && !mine,
             text: message.text.clone(),
             time: clock(message.ts),
-            mine: state.is_mine(message),
+            mine,
         });
     }
     entries.extend(notices.map(|(index, n)| notice(index, n)));
@@ -87,8 +92,8 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
         state.with(|s| {
             s.current
                 .as_ref()
-                .and_then(|room| s.rooms.get(room))
-                .map(|room| timeline(s, room))
+                .and_then(|name| Some((name, s.rooms.get(name)?)))
+                .map(|(name, room)| timeline(s, name, room))
                 .unwrap_or_default()
         })
     });
@@ -243,10 +248,18 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
                 <div class="messages" node_ref=list on:scroll=on_scroll.clone() role="log" aria-live="polite">
                     <For each=move || entries.get() key=Entry::key let(entry)>
                         {match entry {
-                            Entry::Message { author, text, time, mine, .. } => view! {
+                            Entry::Message { author, direct, text, time, mine, .. } => view! {
                                 <div class="message" class:mine=mine>
                                     <div class="meta">
-                                        <span class="author">{author}</span>
+                                        <button
+                                            class="author"
+                                            title=direct.then_some("Message privately")
+                                            disabled=!direct
+                                            on:click={
+                                                let author = author.clone();
+                                                move |_| message_privately(author.clone())
+                                            }
+                                        >{author.name.clone()}</button>
                                         <time>{time}</time>
                                     </div>
                                     <p class="text">{text}</p>

@@ -288,6 +288,7 @@ impl Pairing for LocalPairing {
     async fn close(&self, room: &str, closer_id: &str, reason: CloseReason) -> Option<PairRecord> {
         let record = {
             let mut state = self.lock();
+            state.open.get(room)?.record.seats_of(closer_id)?;
             let pair = state.open.remove(room)?;
             for seat in &pair.record.seats {
                 state.pair_of.remove(&seat.user.id);
