@@ -6,6 +6,7 @@
 
 mod postgres;
 mod private;
+mod private_sql;
 mod rows;
 mod sqlite;
 

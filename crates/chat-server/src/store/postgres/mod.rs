@@ -6,8 +6,6 @@
 //! batch that fails rolls its reservation back, so seqs have no gaps or duplicates.
 //! Rooms are locked in name order, so two nodes never deadlock.
 
-mod private;
-
 use super::rows::{self, MessageRow};
 use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
@@ -183,3 +181,5 @@ impl Store for PgStore {
         Ok(())
     }
 }
+
+super::private_sql::impl_private_store!(PgStore);

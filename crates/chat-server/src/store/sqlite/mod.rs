@@ -5,8 +5,6 @@
 //! up front so a concurrent session write waits instead of failing the batch. A batch
 //! costs a fixed handful of statements however many rooms it touches.
 
-mod private;
-
 use super::rows::{self, MessageRow};
 use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
@@ -206,3 +204,5 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+super::private_sql::impl_private_store!(SqliteStore);
