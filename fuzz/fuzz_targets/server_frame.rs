@@ -1,15 +1,64 @@
-//! `decode_server_frame`, the browser app's compact decoder, on arbitrary text: never a
-//! panic, and exactly the derived decoder's answer (the same frame, or a refusal).
+//! The two small server-frame decoders on arbitrary text: `decode_server_frame` (one
+//! pass over raw fields) must give exactly the derived decoder's answer, and
+//! `frame_from_json` (the browser app's, over parsed JSON) must never panic and must
+//! read every frame the derived decoder reads as the same frame, as long as its numbers
+//! are ones a JavaScript number holds exactly (up to 2^53; the browser's `JSON.parse`
+//! has no others). It may read a little more: `JSON.parse` cannot tell `1.0` from `1`.
 #![no_main]
 
-use chat_protocol::{ServerFrame, decode_server_frame};
+use chat_protocol::{JsonView, ServerFrame, decode_server_frame, frame_from_json};
 use libfuzzer_sys::fuzz_target;
+
+/// `serde_json`'s values stand in for the browser's parsed objects.
+struct View(serde_json::Value);
+
+impl JsonView for View {
+    fn field(&self, key: &str) -> Option<Self> {
+        self.0.as_object()?.get(key).cloned().map(View)
+    }
+    fn string(&self) -> Option<String> {
+        self.0.as_str().map(str::to_owned)
+    }
+    fn number(&self) -> Option<f64> {
+        self.0.as_f64()
+    }
+    fn boolean(&self) -> Option<bool> {
+        self.0.as_bool()
+    }
+    fn items(&self) -> Option<Vec<Self>> {
+        Some(self.0.as_array()?.iter().cloned().map(View).collect())
+    }
+    fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+/// Whether every number in the value is an integer of at most 2^53 in magnitude.
+fn exact_in_javascript(value: &serde_json::Value) -> bool {
+    const MAX: u64 = 1 << 53;
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .map(|u| u <= MAX)
+            .or_else(|| n.as_i64().map(|i| i.unsigned_abs() <= MAX))
+            .unwrap_or(true),
+        serde_json::Value::Array(items) => items.iter().all(exact_in_javascript),
+        serde_json::Value::Object(fields) => fields.values().all(exact_in_javascript),
+        _ => true,
+    }
+}
 
 fuzz_target!(|input: &[u8]| {
     let Ok(text) = std::str::from_utf8(input) else {
         return;
     };
-    let compact = decode_server_frame(text).ok();
+    let raw = decode_server_frame(text).ok();
     let derived = serde_json::from_str::<ServerFrame>(text).ok();
-    assert_eq!(compact, derived, "decoders disagree on {text:?}");
+    assert_eq!(raw, derived, "decoders disagree on {text:?}");
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        let compact = frame_from_json(&View(value.clone()));
+        if let Some(frame) = derived.filter(|_| exact_in_javascript(&value)) {
+            assert_eq!(compact, Some(frame), "the compact decoder misreads {text:?}");
+        }
+    }
 });

@@ -42,6 +42,8 @@ pub trait Roster: Send + Sync {
     fn tell_user(&self, user_id: &str, control: &Control, except: Option<ConnId>);
     /// Tells one connection; false when it is not open any more.
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool;
+    /// Whether a connection of the user is open.
+    fn is_connected(&self, user_id: &str, conn: ConnId) -> bool;
 }
 
 /// The roster of one process.
@@ -86,6 +88,12 @@ impl Roster for LocalRoster {
                 }
             }
         }
+    }
+
+    fn is_connected(&self, user_id: &str, conn: ConnId) -> bool {
+        self.lock()
+            .get(user_id)
+            .is_some_and(|conns| conns.iter().any(|(c, tx)| *c == conn && !tx.is_closed()))
     }
 
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool {

@@ -109,6 +109,19 @@ async fn blocking_a_pair_closes_it_without_revealing_the_partner(backend: Backen
     }
     let again = server.reconnect(&ada).await;
     assert!(again.blocked.is_empty(), "an anonymous block is not listed");
+    // Nor does it answer direct messages differently, either way: that would tell Ada
+    // who the stranger was, and Bob who blocked him.
+    ada.dm(&bob.user.id, "who might you be?", Some("d1")).await;
+    bob.expect_text(
+        &chat_protocol::validate::direct_room(&ada.user.id, &bob.user.id),
+        "who might you be?",
+    )
+    .await;
+    bob.dm(&ada.user.id, "and you?", Some("d2")).await;
+    ada.recv_until(
+        |f| matches!(f, ServerFrame::Message { message, .. } if message.text == "and you?"),
+    )
+    .await;
     // The block holds in the line too (not just as the previous partner): after
     // each meets someone else, they still never meet.
     let mut carol = server.connect("Carol").await;
@@ -248,6 +261,16 @@ async fn without_an_admin_token_the_reports_route_does_not_exist(backend: Backen
         server.addr,
         "/api/admin/reports",
         &[("Authorization", "Bearer anything")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    // An empty token (say `CHAT_ADMIN_TOKEN=`) is none: a request without one stays out.
+    let server = TestServer::with(&backend, |c| c.admin_token = Some(String::new())).await;
+    assert_eq!(server.get("/api/admin/reports").await.0, 404);
+    let (status, _) = http_get(
+        server.addr,
+        "/api/admin/reports",
+        &[("Authorization", "Bearer ")],
     )
     .await;
     assert_eq!(status, 404);

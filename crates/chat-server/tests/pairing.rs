@@ -424,7 +424,37 @@ async fn an_open_pair_outlives_a_server_restart(backend: Backend) {
     }
 }
 
+async fn a_second_tab_asking_again_takes_over_the_place_in_line(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let mut ada = server.connect("Ada").await;
+    ada.queue(&[]).await;
+    let mut ada_tab = server.reconnect(&ada).await;
+    ada_tab.queue(&[]).await;
+    drop(ada);
+    server.wait_for_connections(1).await;
+    let mut bob = server.connect("Bob").await;
+    bob.queue(&[]).await;
+    let paired = bob.matched().await;
+    assert_eq!(ada_tab.matched().await.room, paired.room);
+}
+
+async fn a_ticket_goes_with_its_connection(backend: Backend) {
+    let server = TestServer::with(&backend, |c| c.pair_widen_after = NEVER).await;
+    let mut ada = server.connect("Ada").await;
+    ada.queue(&["x"]).await;
+    drop(ada); // gone: the ticket goes with the connection
+    server.wait_for_connections(0).await;
+    let mut bob = server.connect("Bob").await;
+    bob.queue(&["x"]).await;
+    bob.assert_nothing_before_pong().await;
+    let mut carol = server.connect("Carol").await;
+    carol.queue(&["x"]).await;
+    assert_eq!(bob.matched().await.room, carol.matched().await.room);
+}
+
 on_every_backend!(
+    a_second_tab_asking_again_takes_over_the_place_in_line,
+    a_ticket_goes_with_its_connection,
     an_open_pair_outlives_a_server_restart,
     two_strangers_meet_in_a_pair_room_under_aliases,
     a_pair_carries_messages_and_typing_under_aliases,

@@ -142,9 +142,10 @@ impl LocalPairing {
     }
 
     async fn on_time(&self, now: Instant) {
-        let (matches, gone) = {
+        let (reserved, gone) = {
             let mut state = self.lock();
             let matches = state.queue.widen(now);
+            let reserved = self.reserve(&mut state, matches, now);
             let grace = self.settings.grace;
             let gone: Vec<(String, String)> = state
                 .open
@@ -157,42 +158,65 @@ impl LocalPairing {
                     Some((room.clone(), pair.record.seats[seat].user.id.clone()))
                 })
                 .collect();
-            (matches, gone)
+            (reserved, gone)
         };
-        for made in matches {
-            self.open_pair(made).await;
+        for (record, made) in reserved {
+            self.open_pair(record, made).await;
         }
         for (room, user_id) in gone {
             self.close(&room, &user_id, CloseReason::Gone).await;
         }
     }
 
-    /// Makes the pair of a match: records it, then tells both asking connections.
-    async fn open_pair(&self, made: Match) {
+    /// Turns matches into pairs reserved under the lock. A match one of whose askers
+    /// has gone is undone (the other waits again, in their old place, and may meet
+    /// someone else at once); the members of each pair are marked as in it before
+    /// anything awaits, so that no other `match` of theirs can make a second pair.
+    fn reserve(
+        &self,
+        state: &mut State,
+        mut made: Vec<Match>,
+        now: Instant,
+    ) -> Vec<(PairRecord, Match)> {
+        let mut reserved = Vec::new();
+        while let Some(next) = made.pop() {
+            let alive = |t: &Ticket| self.roster.is_connected(&t.user.id, t.conn);
+            match (alive(&next.first), alive(&next.second)) {
+                (true, true) => {
+                    let record = new_pair(&next);
+                    for seat in &record.seats {
+                        state
+                            .pair_of
+                            .insert(seat.user.id.clone(), record.room.clone());
+                    }
+                    reserved.push((record, next));
+                }
+                (true, false) => made.extend(state.queue.push(next.first, now)),
+                (false, true) => made.extend(state.queue.push(next.second, now)),
+                (false, false) => {}
+            }
+        }
+        self.metrics.match_queue.set(state.queue.len() as i64);
+        reserved
+    }
+
+    /// Opens a reserved pair: stores it (before anyone can act on it), then tells both
+    /// asking connections.
+    async fn open_pair(&self, record: PairRecord, made: Match) {
         let now = Instant::now();
         self.metrics
             .matched_after(now.duration_since(made.first.since));
         self.metrics
             .matched_after(now.duration_since(made.second.since));
-        let record = new_pair(&made);
-        {
-            let mut state = self.lock();
-            for seat in &record.seats {
-                state
-                    .pair_of
-                    .insert(seat.user.id.clone(), record.room.clone());
-            }
-            state
-                .open
-                .insert(record.room.clone(), absent_pair(record.clone(), now));
-            self.metrics.match_queue.set(state.queue.len() as i64);
-        }
         self.metrics.pairs_opened.inc();
         if let Err(err) = self.store.open_pair(&record).await {
             // The pair still works in this process; only its moderation record and a
             // restart's memory of it are lost, which the log says.
             tracing::error!(error = %err, room = %record.room, "cannot store a new pair");
         }
+        self.lock()
+            .open
+            .insert(record.room.clone(), absent_pair(record.clone(), now));
         let [a, b] = &record.seats;
         for (ticket, (you, peer)) in [(&made.first, (a, b)), (&made.second, (b, a))] {
             let told = self.roster.tell_conn(
@@ -216,21 +240,27 @@ impl LocalPairing {
 #[async_trait]
 impl Pairing for LocalPairing {
     async fn enqueue(&self, ticket: Ticket) -> bool {
-        let made = {
+        let now = Instant::now();
+        let reserved = {
             let mut state = self.lock();
-            if state.queue.contains(&ticket.user.id) {
+            if state.pair_of.contains_key(&ticket.user.id)
+                || state.queue.move_to(&ticket.user.id, ticket.conn)
+            {
                 return false;
             }
-            let made = state.queue.push(ticket, Instant::now());
-            self.metrics.match_queue.set(state.queue.len() as i64);
-            made
+            let made = state.queue.push(ticket, now);
+            self.reserve(&mut state, made.into_iter().collect(), now)
         };
-        match made {
-            Some(made) => self.open_pair(made).await,
-            // A ticket with interests has a widening deadline now.
-            None => self.wake.notify_one(),
+        // A ticket left waiting with interests has a widening deadline now.
+        self.wake.notify_one();
+        for (record, made) in reserved {
+            self.open_pair(record, made).await;
         }
         true
+    }
+
+    fn move_ticket(&self, user_id: &str, conn: ConnId) -> bool {
+        self.lock().queue.move_to(user_id, conn)
     }
 
     fn cancel(&self, user_id: &str) -> bool {
@@ -291,7 +321,9 @@ impl Pairing for LocalPairing {
             state.open.get(room)?.record.seats_of(closer_id)?;
             let pair = state.open.remove(room)?;
             for seat in &pair.record.seats {
-                state.pair_of.remove(&seat.user.id);
+                if state.pair_of.get(&seat.user.id).map(String::as_str) == Some(room) {
+                    state.pair_of.remove(&seat.user.id);
+                }
             }
             pair.record
         };

@@ -16,9 +16,13 @@ use async_trait::async_trait;
 /// The line and the open pairs.
 #[async_trait]
 pub trait Pairing: Send + Sync {
-    /// Puts the ticket's user in the line unless they are in it already (false then).
-    /// When a partner is found, both asking connections are told through the roster.
+    /// Puts the ticket's user in the line; false when they have an open pair, or are in
+    /// the line already (their place then moves to the ticket's connection). When a
+    /// partner is found, both asking connections are told through the roster.
     async fn enqueue(&self, ticket: Ticket) -> bool;
+
+    /// If the user waits, gives their place to `conn` and returns true.
+    fn move_ticket(&self, user_id: &str, conn: crate::hub::ConnId) -> bool;
 
     /// Takes a user out of the line; true when they were in it.
     fn cancel(&self, user_id: &str) -> bool;

@@ -50,6 +50,7 @@ impl Queue {
         self.waiting.len()
     }
 
+    #[cfg(test)]
     pub fn contains(&self, user_id: &str) -> bool {
         self.waiting.iter().any(|t| t.user.id == user_id)
     }
@@ -59,6 +60,18 @@ impl Queue {
         let before = self.waiting.len();
         self.waiting.retain(|t| t.user.id != user_id);
         self.waiting.len() != before
+    }
+
+    /// Gives a waiting user's place to another of their connections (the one that asked
+    /// last gets `matched`); false when the user is not waiting.
+    pub fn move_to(&mut self, user_id: &str, conn: ConnId) -> bool {
+        match self.waiting.iter_mut().find(|t| t.user.id == user_id) {
+            Some(ticket) => {
+                ticket.conn = conn;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes out the ticket a connection holds (it went away); true when there was one.
@@ -78,7 +91,9 @@ impl Queue {
                 Some(pair(first, ticket))
             }
             None => {
-                self.waiting.push(ticket);
+                // In order of waiting: a ticket that waits again keeps its old place.
+                let place = self.waiting.partition_point(|t| t.since <= ticket.since);
+                self.waiting.insert(place, ticket);
                 None
             }
         }
@@ -270,6 +285,31 @@ mod tests {
         assert!(made[0].common.is_empty());
         assert_eq!(queue.len(), 1);
         assert_eq!(queue.next_widening(t0 + WIDEN), None);
+    }
+
+    #[test]
+    fn a_ticket_that_waits_again_keeps_its_place() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        let mut queue = Queue::new(WIDEN);
+        assert!(queue.push(ticket("new", &["x"], later), later).is_none());
+        // Back in line after a match was undone: it waited since t0.
+        assert!(queue.push(ticket("old", &["y"], t0), later).is_none());
+        let m = queue
+            .push(ticket("both", &["x", "y"], later), later)
+            .expect("shares with both");
+        assert_eq!(ids(&m), ("old", "both"));
+    }
+
+    #[test]
+    fn a_waiting_place_moves_to_another_connection() {
+        let t0 = Instant::now();
+        let mut queue = Queue::new(WIDEN);
+        assert!(queue.push(ticket("a", &[], t0), t0).is_none());
+        assert!(queue.move_to("a", 99));
+        assert!(!queue.move_to("b", 99));
+        let m = queue.push(ticket("b", &[], t0), t0).expect("a meets b");
+        assert_eq!(m.first.conn, 99);
     }
 
     #[test]

@@ -140,8 +140,10 @@ pub trait Moderation: Send + Sync {
     /// Everyone `user_id` blocked or was blocked by, anonymous blocks included.
     async fn blocks_either_way(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
 
-    /// Whether either of two users blocked the other.
-    async fn blocked_between(&self, a: &str, b: &str) -> Result<bool, StoreError>;
+    /// Whether either of two users blocked the other by id. Blocks made through a pair
+    /// do not count: refusing a direct message for one of those would tell either side
+    /// who the stranger was (they keep the two from being paired again).
+    async fn blocked_openly_between(&self, a: &str, b: &str) -> Result<bool, StoreError>;
 
     async fn save_report(&self, report: &Report) -> Result<(), StoreError>;
 

@@ -184,10 +184,10 @@ macro_rules! impl_private_store {
                 .await?)
             }
 
-            async fn blocked_between(&self, a: &str, b: &str) -> Result<bool, $crate::store::StoreError> {
+            async fn blocked_openly_between(&self, a: &str, b: &str) -> Result<bool, $crate::store::StoreError> {
                 let found: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM blocks WHERE (user_id = $1 AND blocked_id = $2) \
-                     OR (user_id = $2 AND blocked_id = $1)",
+                    "SELECT COUNT(*) FROM blocks WHERE NOT anonymous AND \
+                     ((user_id = $1 AND blocked_id = $2) OR (user_id = $2 AND blocked_id = $1))",
                 )
                 .bind(a)
                 .bind(b)

@@ -10,12 +10,16 @@ use std::collections::HashSet;
 impl Handler {
     /// Queues this user for a stranger (closing their open pair first: "next"). The
     /// reply is `queued`; `matched` comes through the roster when a partner is found.
+    /// (`enqueue` refuses a user who meanwhile got a pair from another connection's
+    /// ticket: one open pair per user.)
     pub(super) async fn find_stranger(&mut self, interests: &[String]) -> Result<(), Refusal> {
         let interests = validate::interests(interests)?;
         // A reload must find the pair again, so the identity must outlive this socket.
         self.keep_session().await?;
-        if let Some(room) = self.app.pairing.open_pair_of(&self.user.id) {
-            self.close_pair(&room, CloseReason::Next).await;
+        // Waiting already: the place is now this connection's, nothing else changes.
+        if self.app.pairing.move_ticket(&self.user.id, self.conn) {
+            self.send(&ServerFrame::Queued);
+            return Ok(());
         }
         let store = &self.app.store;
         let mut avoid: HashSet<String> = store
@@ -30,6 +34,11 @@ impl Handler {
             .map_err(|err| internal("cannot look up your last chat; try again", &err))?
         {
             avoid.insert(previous);
+        }
+        // The open pair's partner is the previous partner now: looked up above, before
+        // the pair closes.
+        if let Some(room) = self.app.pairing.open_pair_of(&self.user.id) {
+            self.close_pair(&room, CloseReason::Next).await;
         }
         // `queued` goes out first: a partner found at once is announced after it.
         self.send(&ServerFrame::Queued);

@@ -73,13 +73,15 @@ impl Handler {
         Ok(())
     }
 
-    /// Refuses when either user blocked the other: a blocked user's messages are not
-    /// delivered, and whoever blocked cannot write to someone they shut out either.
+    /// Refuses when either user blocked the other by id: a blocked user's messages are
+    /// not delivered, and whoever blocked cannot write to someone they shut out either.
+    /// (A block made through a pair is not checked here, see
+    /// [`crate::store::Moderation::blocked_openly_between`].)
     pub(super) async fn check_not_blocked(&self, peer: &str) -> Result<(), Refusal> {
         let blocked = self
             .app
             .store
-            .blocked_between(&self.user.id, peer)
+            .blocked_openly_between(&self.user.id, peer)
             .await
             .map_err(|err| internal("cannot check blocks; try again", &err))?;
         if blocked {
