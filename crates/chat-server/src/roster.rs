@@ -8,9 +8,10 @@
 
 use crate::hub::ConnId;
 use chat_protocol::User;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use tokio::sync::mpsc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 /// Something a connection is asked to do by someone else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +30,58 @@ pub enum Control {
     Closed { room: String },
 }
 
-/// Where a connection receives its [`Control`]s.
-pub type ControlSender = mpsc::UnboundedSender<Control>;
+/// Where a connection receives its [`Control`]s. Every connection has one, and most never
+/// get anything, so it allocates nothing until a control arrives (a channel would hold a
+/// block of slots per idle connection).
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    queue: Mutex<VecDeque<Control>>,
+    ready: Notify,
+    closed: AtomicBool,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Control>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Leaves a control for the connection; false once it is closed.
+    pub fn post(&self, control: Control) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.lock().push_back(control);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next control, waiting for one. Cancel-safe: a control is taken only by the
+    /// poll that returns it.
+    pub async fn next(&self) -> Control {
+        loop {
+            if let Some(control) = self.lock().pop_front() {
+                return control;
+            }
+            // A post between the check above and this wait leaves a permit: not missed.
+            self.ready.notified().await;
+        }
+    }
+
+    /// The connection is ending: nothing more is taken, and what waits is dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.lock().clear();
+    }
+
+    fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// A connection's mailbox as the roster holds it.
+pub type ControlSender = Arc<Mailbox>;
 
 /// The online connections of every user.
 pub trait Roster: Send + Sync {
@@ -53,7 +104,7 @@ pub struct LocalRoster {
 }
 
 impl LocalRoster {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(ConnId, ControlSender)>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<(ConnId, ControlSender)>>> {
         // Each critical section is one map operation; nothing panics half-way.
         self.users
             .lock()
@@ -83,8 +134,8 @@ impl Roster for LocalRoster {
         if let Some(conns) = self.lock().get(user_id) {
             for (conn, tx) in conns {
                 if Some(*conn) != except {
-                    // A closed receiver is a connection that is ending: nothing to tell.
-                    let _ = tx.send(control.clone());
+                    // A closed mailbox is a connection that is ending: nothing to tell.
+                    tx.post(control.clone());
                 }
             }
         }
@@ -93,13 +144,13 @@ impl Roster for LocalRoster {
     fn is_connected(&self, user_id: &str, conn: ConnId) -> bool {
         self.lock()
             .get(user_id)
-            .is_some_and(|conns| conns.iter().any(|(c, tx)| *c == conn && !tx.is_closed()))
+            .is_some_and(|conns| conns.iter().any(|(c, tx)| *c == conn && tx.is_open()))
     }
 
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool {
         self.lock()
             .get(user_id)
             .and_then(|conns| conns.iter().find(|(c, _)| *c == conn))
-            .is_some_and(|(_, tx)| tx.send(control).is_ok())
+            .is_some_and(|(_, tx)| tx.post(control))
     }
 }

@@ -8,7 +8,7 @@ use super::handler::Handler;
 use crate::identity::Identity;
 use crate::outbox::{CloseReason, Outbox};
 use crate::outgoing::encode;
-use crate::roster::Control;
+use crate::roster::Mailbox;
 use crate::state::AppState;
 use chat_protocol::{MAX_FRAME_BYTES, PrivateRoom, ServerFrame};
 use chat_wire::{CloseCode, FrameError, FrameReader, Incoming, frame};
@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
@@ -63,11 +62,11 @@ where
     tracing::debug!(conn, user = %identity.user.id, "connected");
     app.metrics.connections.inc();
     let user_id = identity.user.id.clone();
-    let (control_tx, mut controls) = mpsc::unbounded_channel();
-    app.roster.connect(&user_id, conn, control_tx);
+    let controls = Arc::new(Mailbox::default());
+    app.roster.connect(&user_id, conn, controls.clone());
 
     let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
-    let ending = read_until_closed(&mut handler, &app, &outbox, &mut controls).await;
+    let ending = read_until_closed(&mut handler, &app, &outbox, &controls).await;
     // Nothing more reaches this connection: what others still ask of it is moot.
     app.roster.disconnect(&user_id, conn);
     controls.close();
@@ -127,7 +126,7 @@ async fn read_until_closed(
     handler: &mut Handler,
     app: &AppState,
     outbox: &Outbox,
-    controls: &mut mpsc::UnboundedReceiver<Control>,
+    controls: &Mailbox,
 ) -> Ending {
     let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
     let closing = outbox.shared().wait_closing();
@@ -155,7 +154,7 @@ async fn read_until_closed(
                 }
                 timer.as_mut().reset(next_ping.min(heard + idle));
             }
-            Some(control) = controls.recv() => {
+            control = controls.next() => {
                 Box::pin(handler.on_control(control)).await;
             }
             drained = outbox.drain_when_blocked() => {

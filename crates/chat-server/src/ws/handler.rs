@@ -32,8 +32,9 @@ pub struct Handler {
     unsaved_session: Option<String>,
     outbox: Outbox,
     pub(super) app: Arc<AppState>,
-    /// Joined rooms, each with how this user appears there (an alias in a pair).
-    pub(super) joined: HashMap<String, User>,
+    /// Joined rooms, each with the alias this user appears as there (in a pair), or
+    /// `None` where they appear as themself (which keeps no copy of the user per room).
+    pub(super) joined: HashMap<String, Option<User>>,
     /// Direct rooms this connection knows are recorded in the store.
     pub(super) recorded_direct: HashSet<String>,
     limiter: FrameLimiter,
@@ -198,7 +199,7 @@ impl Handler {
         if subscribed == Subscribed::New && access.is_open_pair() {
             self.app.pairing.present(&room, &self.user.id);
         }
-        self.joined.insert(room.clone(), shown_as);
+        self.joined.insert(room.clone(), access.you());
         match self.join_history(&room, since).await {
             Ok(mut reply) => {
                 reply.you = access.you();
@@ -274,9 +275,7 @@ impl Handler {
         text: &str,
         client_ref: Option<String>,
     ) -> Result<(), Refusal> {
-        let Some(shown_as) = self.joined.get(&room).cloned() else {
-            return Err(not_joined(&room));
-        };
+        let shown_as = self.shown_in(&room).ok_or_else(|| not_joined(&room))?.clone();
         match validate::room(&room)? {
             RoomKind::Public => {}
             RoomKind::Direct { a, b } => {
@@ -322,7 +321,7 @@ impl Handler {
     }
 
     fn typing(&mut self, room: &str, active: bool) -> Result<(), Refusal> {
-        let shown_as = self.joined.get(room).ok_or_else(|| not_joined(room))?;
+        let shown_as = self.shown_in(room).ok_or_else(|| not_joined(room))?;
         self.app.hub.typing(room, shown_as, active);
         Ok(())
     }
@@ -347,6 +346,13 @@ impl Handler {
             more,
         });
         Ok(())
+    }
+
+    /// How this user appears in a joined room: their alias in a pair, themself elsewhere.
+    fn shown_in(&self, room: &str) -> Option<&User> {
+        self.joined
+            .get(room)
+            .map(|alias| alias.as_ref().unwrap_or(&self.user))
     }
 
     fn refuse(&self, refusal: Refusal, client_ref: Option<String>) {
