@@ -275,7 +275,10 @@ impl Handler {
         text: &str,
         client_ref: Option<String>,
     ) -> Result<(), Refusal> {
-        let shown_as = self.shown_in(&room).ok_or_else(|| not_joined(&room))?.clone();
+        let shown_as = self
+            .shown_in(&room)
+            .ok_or_else(|| not_joined(&room))?
+            .clone();
         match validate::room(&room)? {
             RoomKind::Public => {}
             RoomKind::Direct { a, b } => {
