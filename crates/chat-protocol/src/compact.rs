@@ -22,6 +22,29 @@ pub trait JsonView: Sized {
     fn is_null(&self) -> bool;
 }
 
+/// `serde_json`'s own values: what the tests and the fuzz targets hold the codec to the
+/// serde shapes with (the browser app has its own view over `JSON.parse`).
+impl JsonView for serde_json::Value {
+    fn field(&self, key: &str) -> Option<Self> {
+        self.as_object()?.get(key).cloned()
+    }
+    fn string(&self) -> Option<String> {
+        self.as_str().map(str::to_owned)
+    }
+    fn number(&self) -> Option<f64> {
+        self.as_f64()
+    }
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
+    }
+    fn items(&self) -> Option<Vec<Self>> {
+        self.as_array().cloned()
+    }
+    fn is_null(&self) -> bool {
+        serde_json::Value::is_null(self)
+    }
+}
+
 /// Largest integer an `f64` holds exactly; larger numbers are not valid seqs or times.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 

@@ -23,18 +23,7 @@ impl Handler {
                         "you cannot block yourself",
                     ));
                 }
-                let known = self
-                    .app
-                    .store
-                    .user_name(&user)
-                    .await
-                    .map_err(|err| internal("cannot look up the user; try again", &err))?;
-                if known.is_none() {
-                    return Err(Refusal::new(
-                        ErrorCode::NoSuchUser,
-                        format!("there is no user {user:?}"),
-                    ));
-                }
+                self.require_user(&user).await?;
                 self.app
                     .store
                     .block(&self.user.id, &user, false)

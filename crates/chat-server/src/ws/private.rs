@@ -38,18 +38,7 @@ impl Handler {
     /// both users is asked to subscribe to it.
     pub(super) async fn open_direct(&mut self, room: &str, peer: &str) -> Result<(), Refusal> {
         if !self.recorded_direct.contains(room) {
-            let known = self
-                .app
-                .store
-                .user_name(peer)
-                .await
-                .map_err(|err| internal("cannot look up the user; try again", &err))?;
-            if known.is_none() {
-                return Err(Refusal::new(
-                    ErrorCode::NoSuchUser,
-                    format!("there is no user {peer:?}"),
-                ));
-            }
+            self.require_user(peer).await?;
         }
         self.check_not_blocked(peer).await?;
         self.keep_session().await?;
@@ -71,6 +60,23 @@ impl Handler {
             .tell_user(&self.user.id, &join, Some(self.conn));
         self.app.roster.tell_user(peer, &join, None);
         Ok(())
+    }
+
+    /// Refuses (`no_such_user`) an id that never had a stored session: aliases included.
+    pub(super) async fn require_user(&self, id: &str) -> Result<(), Refusal> {
+        let known = self
+            .app
+            .store
+            .user_name(id)
+            .await
+            .map_err(|err| internal("cannot look up the user; try again", &err))?;
+        match known {
+            Some(_) => Ok(()),
+            None => Err(Refusal::new(
+                ErrorCode::NoSuchUser,
+                format!("there is no user {id:?}"),
+            )),
+        }
     }
 
     /// Refuses when either user blocked the other by id: a blocked user's messages are
