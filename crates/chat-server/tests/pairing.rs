@@ -384,6 +384,10 @@ async fn two_hundred_at_once_make_a_hundred_pairs(backend: Backend) {
         metrics.contains("chat_pairs_opened_total 100\n"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("chat_match_wait_seconds_count 200\n"),
+        "every wait is measured: {metrics}"
+    );
 }
 
 async fn an_open_pair_outlives_a_server_restart(backend: Backend) {
