@@ -11,7 +11,7 @@ pub enum ApiError {
     /// The request is malformed (400).
     BadRequest(String),
     /// Missing or wrong credentials (401).
-    Unauthorized(&'static str),
+    Unauthorized(String),
     /// The browser's origin may not open sockets here (403).
     Forbidden(&'static str),
     /// Nothing public by that name (404); private rooms answer this too.
@@ -34,7 +34,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
-            ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
+            ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
             ApiError::NotFound(why) => (StatusCode::NOT_FOUND, why.to_owned()),
             ApiError::UpgradeRequired(why) => (StatusCode::UPGRADE_REQUIRED, why.to_owned()),
@@ -49,6 +49,12 @@ impl IntoResponse for ApiError {
             format!("{body}\n")
         };
         let mut response = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: say which scheme would be accepted.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if status == StatusCode::UPGRADE_REQUIRED {
             // RFC 6455 §4.4: tell the client which version we speak.
             response.headers_mut().insert(

@@ -72,6 +72,26 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 200)]
     pub max_rooms_per_connection: usize,
 
+    /// Secret of the HS256 JWTs the deployment's identity service issues (`token` or
+    /// `Authorization: Bearer`). Unset: tokens are ignored.
+    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Token of the Telegram bot whose Mini App this is; it checks the initData (`tg`)
+    /// Telegram hands the app. Unset: Telegram sign-in is off.
+    #[arg(long, env = "CHAT_TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<String>,
+
+    /// Telegram initData older than this is refused (stolen launch data goes stale).
+    #[arg(long, env = "CHAT_TELEGRAM_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub telegram_max_age: Duration,
+
+    /// Whether people without a credential get an anonymous identity (`true`/`false`).
+    /// Default: on only when neither a JWT secret nor a bot token is configured. A
+    /// `session` the server issued is let in either way.
+    #[arg(long, env = "CHAT_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_anonymous: Option<bool>,
+
     /// How long a session token stays valid after it was last used.
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,

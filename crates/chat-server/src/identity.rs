@@ -1,11 +1,13 @@
-//! Who a new connection is: a resumed session or a fresh anonymous user.
+//! Who a new connection is: a signed-in user (JWT, Telegram), a resumed session, or a
+//! fresh anonymous user.
 //!
-//! Decided before the WebSocket upgrade, so a bad name is an HTTP 400 rather than a
-//! socket that opens and closes at once.
+//! Decided before the WebSocket upgrade, so a bad name is an HTTP 400 and a refused
+//! credential an HTTP 401, rather than a socket that opens and closes at once.
 
+use crate::auth::{Authenticator, Credentials, Verified};
 use crate::clock::now_ms;
 use crate::ids::random_token;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredSession};
 use chat_protocol::User;
 use chat_protocol::validate::{self, Refusal};
 use rand::Rng;
@@ -19,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 pub struct ConnectParams {
     pub name: Option<String>,
     pub session: Option<String>,
-    /// A JWT; honoured once the server is configured with a secret.
+    /// A JWT, checked when the server has a secret.
     pub token: Option<String>,
-    /// Telegram Mini App `initData`; honoured once the server has a bot token.
+    /// Telegram Mini App `initData`, checked when the server has a bot token.
     pub tg: Option<String>,
 }
 
@@ -30,6 +32,10 @@ pub struct ConnectParams {
 pub enum IdentityError {
     #[error("invalid name: {}", .0.message)]
     BadName(Refusal),
+    /// A credential did not verify, or none was given where one is required; the text
+    /// says which, for the 401 body.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,7 +47,8 @@ pub struct Identity {
     pub session: String,
     /// Whether the session is in the store. A fresh anonymous session is stored only
     /// when the connection first joins a room (the frame handler does it), so
-    /// handshakes that lead nowhere leave nothing behind.
+    /// handshakes that lead nowhere leave nothing behind. A signed-in user's is stored
+    /// at once: that user may have conversations from another device to list.
     pub stored: bool,
 }
 
@@ -49,12 +56,21 @@ pub struct Identity {
 /// often, so a reconnecting client does not cost a write each time.
 const REFRESH_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Resolves the connecting user. A known, unexpired session keeps its user id; a `name`
-/// given with it renames the user. An unknown, expired or missing session makes a fresh
-/// anonymous user.
+/// Resolves the connecting user.
+///
+/// - A credential (`tg`, or a JWT in `token` or `bearer`) that verifies decides the
+///   user id; one that does not is refused. The session given with it is kept when it
+///   belongs to the same user, else a new one is issued.
+/// - Otherwise a known, unexpired `session` brings its user back.
+/// - Otherwise a fresh anonymous user, if the server allows them; if not, refused.
+///
+/// The name: `name` when given (the person's own choice, validated), else the name the
+/// resumed session has (a rename made in the app sticks), else the credential's.
 pub async fn identify(
     store: &dyn Store,
+    auth: &Authenticator,
     params: &ConnectParams,
+    bearer: Option<&str>,
     session_ttl: Duration,
 ) -> Result<Identity, IdentityError> {
     let name = params
@@ -63,40 +79,105 @@ pub async fn identify(
         .map(validate::display_name)
         .transpose()
         .map_err(IdentityError::BadName)?;
+    let credentials = Credentials {
+        token: params.token.as_deref().or(bearer),
+        tg: params.tg.as_deref(),
+    };
     let now = now_ms();
+    let verified = auth
+        .verify(credentials, now / 1000)
+        .map_err(IdentityError::Unauthorized)?;
     let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
-    if let Some(token) = params.session.as_deref()
-        && let Some(found) = store
+    let resumed = match params.session.as_deref() {
+        Some(token) => store
             .load_session(token, now.saturating_sub(ttl_ms))
             .await?
-    {
-        let mut user = found.user;
-        let renamed = name.as_deref().is_some_and(|name| name != user.name);
-        if let Some(name) = name.filter(|_| renamed) {
-            user.name = name;
-        }
-        if renamed || now - found.updated_ms > REFRESH_AFTER_MS {
-            store.save_session(token, &user).await?;
-        }
-        return Ok(Identity {
-            user,
-            session: token.to_owned(),
-            stored: true,
-        });
-    }
-    let (user, session) = {
-        let mut rng = rand::rng();
-        let user = User {
-            id: format!("u_{}", random_token(&mut rng, 16)),
-            name: name.unwrap_or_else(|| format!("guest-{}", rng.random_range(1000..10000))),
-        };
-        (user, random_token(&mut rng, 32))
+            .map(|found| (token, found)),
+        None => None,
     };
+    match (verified, resumed) {
+        (Some(verified), resumed) => signed_in(store, verified, name, resumed, now).await,
+        (None, Some((token, found))) => resume(store, token, found, name, now).await,
+        (None, None) if auth.allows_anonymous() => Ok(anonymous(name)),
+        (None, None) => Err(IdentityError::Unauthorized(auth.missing().to_owned())),
+    }
+}
+
+/// A verified user: their stored session when they brought one, else a new one, stored
+/// now together with what Telegram told about them.
+async fn signed_in(
+    store: &dyn Store,
+    verified: Verified,
+    name: Option<String>,
+    resumed: Option<(&str, StoredSession)>,
+    now: i64,
+) -> Result<Identity, IdentityError> {
+    let Verified { mut user, telegram } = verified;
+    let own = resumed.filter(|(_, found)| found.user.id == user.id);
+    let (session, needs_saving) = match own {
+        Some((token, found)) => {
+            user.name = name.unwrap_or(found.user.name.clone());
+            let changed = user.name != found.user.name;
+            (
+                token.to_owned(),
+                changed || now - found.updated_ms > REFRESH_AFTER_MS,
+            )
+        }
+        None => {
+            if let Some(name) = name {
+                user.name = name;
+            }
+            (random_token(&mut rand::rng(), 32), true)
+        }
+    };
+    if needs_saving {
+        store.save_session(&session, &user).await?;
+        if let Some(profile) = &telegram {
+            store.save_telegram_profile(&user.id, profile).await?;
+        }
+    }
     Ok(Identity {
         user,
         session,
-        stored: false,
+        stored: true,
     })
+}
+
+/// A known session: its user, renamed when `name` says so.
+async fn resume(
+    store: &dyn Store,
+    token: &str,
+    found: StoredSession,
+    name: Option<String>,
+    now: i64,
+) -> Result<Identity, IdentityError> {
+    let mut user = found.user;
+    let renamed = name.as_deref().is_some_and(|name| name != user.name);
+    if let Some(name) = name.filter(|_| renamed) {
+        user.name = name;
+    }
+    if renamed || now - found.updated_ms > REFRESH_AFTER_MS {
+        store.save_session(token, &user).await?;
+    }
+    Ok(Identity {
+        user,
+        session: token.to_owned(),
+        stored: true,
+    })
+}
+
+/// A new anonymous user with a random id, not stored yet.
+fn anonymous(name: Option<String>) -> Identity {
+    let mut rng = rand::rng();
+    let user = User {
+        id: format!("u_{}", random_token(&mut rng, 16)),
+        name: name.unwrap_or_else(|| format!("guest-{}", rng.random_range(1000..10000))),
+    };
+    Identity {
+        user,
+        session: random_token(&mut rng, 32),
+        stored: false,
+    }
 }
 
 /// Forgets expired sessions now and then every `every`, until `stop`.
@@ -150,14 +231,27 @@ mod tests {
             session: Some("tok".into()),
             ..ConnectParams::default()
         };
-        let expired = identify(store.as_ref(), &params, Duration::from_millis(1))
-            .await
-            .expect("identified");
+        let auth = Authenticator::from_config(&crate::config::Config::defaults()).expect("auth");
+        let expired = identify(
+            store.as_ref(),
+            &auth,
+            &params,
+            None,
+            Duration::from_millis(1),
+        )
+        .await
+        .expect("identified");
         assert_ne!(expired.user.id, user.id, "an expired session is a new user");
         assert!(!expired.stored);
-        let kept = identify(store.as_ref(), &params, Duration::from_secs(3600))
-            .await
-            .expect("identified");
+        let kept = identify(
+            store.as_ref(),
+            &auth,
+            &params,
+            None,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("identified");
         assert_eq!((kept.user, kept.stored), (user, true));
         let _ = std::fs::remove_file(file);
     }

@@ -3,6 +3,7 @@
 //! graceful shutdown. `main.rs` only parses flags, sets up logging and calls these.
 
 pub mod api_error;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod edge;
@@ -69,8 +70,10 @@ impl Server {
             .await
             .context("loading open pairs")?,
         );
+        let auth = auth::Authenticator::from_config(&config)?;
         let state = Arc::new(AppState::new(state::Parts {
             config,
+            auth,
             store,
             hub,
             journal,

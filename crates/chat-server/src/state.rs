@@ -1,5 +1,6 @@
 //! What every request handler and connection shares.
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
@@ -15,6 +16,8 @@ use tokio_util::task::TaskTracker;
 /// Shared server state, held in an `Arc` by the router and every connection task.
 pub struct AppState {
     pub config: Config,
+    /// Who may connect, and with what credentials.
+    pub auth: Authenticator,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub journal: Journal,
@@ -33,6 +36,7 @@ pub struct AppState {
 /// The parts an [`AppState`] is made of.
 pub struct Parts {
     pub config: Config,
+    pub auth: Authenticator,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub journal: Journal,
@@ -45,6 +49,7 @@ impl AppState {
     pub fn new(parts: Parts) -> Self {
         let Parts {
             config,
+            auth,
             store,
             hub,
             journal,
@@ -54,6 +59,7 @@ impl AppState {
         } = parts;
         AppState {
             config,
+            auth,
             store,
             hub,
             journal,

@@ -66,7 +66,7 @@ async fn chat_until_killed(mut ws: Socket, me: usize, delivered: Arc<AtomicUsize
 }
 
 async fn kill_9_loses_nothing_anyone_saw(backend: Backend) {
-    let server = ChildServer::spawn(&backend.url);
+    let server = ChildServer::spawn(&backend);
     let mut sessions = Vec::new();
     let mut tasks = Vec::new();
     let delivered = Arc::new(AtomicUsize::new(0));
@@ -99,7 +99,7 @@ async fn kill_9_loses_nothing_anyone_saw(backend: Backend) {
     assert!(total_seen > 0, "the kill came before any traffic");
     drop(server);
 
-    let server = ChildServer::spawn(&backend.url);
+    let server = ChildServer::spawn(&backend);
     // Everything stored, read back from the restarted server.
     let (mut reader, _) = connect(&server.ws_url("?name=auditor")).await;
     reader

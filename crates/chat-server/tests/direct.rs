@@ -178,6 +178,21 @@ async fn only_the_two_members_see_a_direct_room(backend: Backend) {
     let (status, body) = http_get(server.addr, &path, &[("Authorization", &as_bob)]).await;
     assert_eq!(status, 200, "a member: {body}");
     assert!(body.contains("just us"), "{body}");
+    if let Some(secret) = server.jwt_secret.as_deref() {
+        // A client that signs in with tokens shows one instead of a session.
+        let bob_jwt = format!("Bearer {}", common::auth::jwt(secret, &bob.user.id, "Bob"));
+        let (status, body) = http_get(server.addr, &path, &[("Authorization", &bob_jwt)]).await;
+        assert_eq!(status, 200, "a member's token: {body}");
+        let carol_jwt = format!("Bearer {}", common::auth::jwt(secret, &carol.user.id, "C"));
+        let (status, _) = http_get(server.addr, &path, &[("Authorization", &carol_jwt)]).await;
+        assert_eq!(status, 404, "a third user's token");
+        let forged = format!(
+            "Bearer {}",
+            common::auth::jwt("forged", &bob.user.id, "Bob")
+        );
+        let (status, _) = http_get(server.addr, &path, &[("Authorization", &forged)]).await;
+        assert_eq!(status, 404, "a forged token");
+    }
     let (_, rooms) = server.get("/api/rooms").await;
     assert!(
         !rooms.contains("~dm"),
@@ -199,13 +214,20 @@ async fn a_dm_needs_a_real_other_user(backend: Backend) {
         ada.error().await,
         (ErrorCode::BadFrame, Some("x2".to_owned()))
     );
-    // A connected user who never showed themself anywhere is not stored: unknown too.
-    let ghost = server.connect("Ghost").await;
+    let mut ghost = server.connect("Ghost").await;
     ada.dm(&ghost.user.id, "boo", Some("x3")).await;
-    assert_eq!(
-        ada.error().await,
-        (ErrorCode::NoSuchUser, Some("x3".to_owned()))
-    );
+    if backend.signed_in {
+        // A signed-in user is someone from the first connection: the message arrives.
+        ghost
+            .expect_text(&direct_room(&ada.user.id, &ghost.user.id), "boo")
+            .await;
+    } else {
+        // An anonymous user who never showed themself anywhere is not stored: unknown.
+        assert_eq!(
+            ada.error().await,
+            (ErrorCode::NoSuchUser, Some("x3".to_owned()))
+        );
+    }
 }
 
 async fn a_dm_to_a_user_who_left_the_room_resubscribes_them(backend: Backend) {

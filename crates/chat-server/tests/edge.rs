@@ -145,7 +145,7 @@ async fn at_its_file_limit_the_server_keeps_answering() {
     let backend = Backend::sqlite();
     // 64 descriptors: the runtime, the database and the listener take some; 100 silent
     // sockets would take the rest and more.
-    let child = ChildServer::spawn_limited(&backend.url, Some(64));
+    let child = ChildServer::spawn_limited(&backend, Some(64));
     let addr: SocketAddr = child.addr.parse().unwrap();
     let mut silent = Vec::new();
     for _ in 0..100 {

@@ -20,9 +20,14 @@ async fn a_session_brings_back_the_same_user(backend: Backend) {
         .await;
     assert_eq!(renamed.user.id, first.user.id);
     assert_eq!(renamed.user.name, "Ada L");
-    let unknown = server.connect_query("?session=nope&name=Eve").await;
-    assert_ne!(unknown.user.id, first.user.id);
-    assert_eq!(unknown.user.name, "Eve");
+    if backend.signed_in {
+        // Where anonymous users are refused, an unknown session is no way in.
+        assert_eq!(server.refusal("?session=nope&name=Eve").await, 401);
+    } else {
+        let unknown = server.connect_query("?session=nope&name=Eve").await;
+        assert_ne!(unknown.user.id, first.user.id);
+        assert_eq!(unknown.user.name, "Eve");
+    }
 }
 
 async fn two_tabs_of_one_user_are_one_member(backend: Backend) {

@@ -20,11 +20,22 @@ async fn welcome_is_the_first_frame_with_a_user_and_session(backend: Backend) {
     let server = TestServer::start(&backend).await;
     let client = server.connect("Ada").await;
     assert_eq!(client.user.name, "Ada");
-    assert!(client.user.id.starts_with("u_"), "{}", client.user.id);
+    // Anonymous users get a random id; signed-in ones the id their token names.
+    let prefix = if backend.signed_in { "jwt-" } else { "u_" };
+    assert!(client.user.id.starts_with(prefix), "{}", client.user.id);
     assert!(client.session.len() >= 32);
-    let guest = server.connect_query("").await;
-    assert!(guest.user.name.starts_with("guest-"), "{}", guest.user.name);
-    assert_ne!(guest.user.id, client.user.id);
+    let unnamed = server.connect_query("").await;
+    assert_ne!(unnamed.user.id, client.user.id);
+    let expected_name = if backend.signed_in {
+        "Tester"
+    } else {
+        "guest-"
+    };
+    assert!(
+        unnamed.user.name.starts_with(expected_name),
+        "{}",
+        unnamed.user.name
+    );
 }
 
 async fn join_replies_joined_with_members_and_announces_to_others(backend: Backend) {

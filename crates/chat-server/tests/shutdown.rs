@@ -59,7 +59,7 @@ on_every_backend!(shutdown_stores_and_delivers_pending_messages_then_closes_with
 #[tokio::test]
 async fn the_binary_exits_0_on_sigterm_after_closing_sockets_with_1001() {
     let backend = Backend::sqlite();
-    let server = ChildServer::spawn(&backend.url);
+    let server = ChildServer::spawn(&backend);
     let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("?name=Ada"))
         .await
         .unwrap();

@@ -1,9 +1,12 @@
 //! `GET /api/rooms/{room}/messages?before=&limit=`: page back through a room. Public
 //! rooms are open to all; a private room only to its members, who show who they are
-//! with their session (`Authorization: Bearer <session>` or `?session=`). To anyone
-//! else a private room answers as a room that does not exist.
+//! with their session (`Authorization: Bearer <session>` or `?session=`) or, on a server
+//! with a JWT secret, their token (`Authorization: Bearer <jwt>`). To anyone else a
+//! private room answers as a room that does not exist.
 
 use crate::api_error::ApiError;
+use crate::auth::Credentials;
+use crate::clock::now_ms;
 use crate::state::AppState;
 use crate::store::Page;
 use axum::Json;
@@ -67,14 +70,25 @@ async fn is_member(
         return Ok(false);
     };
     let ttl_ms = i64::try_from(app.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
-    let not_before = crate::clock::now_ms().saturating_sub(ttl_ms);
+    let not_before = now_ms().saturating_sub(ttl_ms);
     let found = app
         .store
         .load_session(token, not_before)
         .await
         .map_err(|err| ApiError::storage("cannot resolve session", err))?;
-    let Some(user) = found.map(|s| s.user) else {
-        return Ok(false);
+    let user = match found.map(|s| s.user) {
+        Some(user) => user,
+        // Not a session: a JWT from a client that signs in with one (`Bearer <jwt>`).
+        None => match app.auth.verify(
+            Credentials {
+                token: Some(token),
+                tg: None,
+            },
+            now_ms() / 1000,
+        ) {
+            Ok(Some(verified)) => verified.user,
+            Ok(None) | Err(_) => return Ok(false),
+        },
     };
     Ok(match kind {
         RoomKind::Public => true,

@@ -38,7 +38,9 @@ pub async fn admin_reports(
         .unwrap_or_default();
     // Constant time: how much of a guess was right must not show in the response time.
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::Unauthorized("a valid admin token is required"));
+        return Err(ApiError::Unauthorized(
+            "a valid admin token is required".to_owned(),
+        ));
     }
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {

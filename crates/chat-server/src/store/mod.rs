@@ -7,11 +7,13 @@
 mod postgres;
 mod private;
 mod private_sql;
+mod profiles;
 mod rows;
 mod sqlite;
 
 pub use postgres::PgStore;
 pub use private::{CloseReason, Conversations, Moderation, PairRecord, Report, Seat};
+pub use profiles::{Profiles, TelegramProfile};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -59,10 +61,10 @@ pub struct StoredSession {
     pub updated_ms: i64,
 }
 
-/// Durable history and sessions, and (through its supertraits) private conversations
-/// and moderation.
+/// Durable history and sessions, and (through its supertraits) private conversations,
+/// moderation and Telegram profiles.
 #[async_trait]
-pub trait Store: Conversations + Moderation + Send + Sync + 'static {
+pub trait Store: Conversations + Moderation + Profiles + Send + Sync + 'static {
     /// Stores a batch atomically, giving each message the next `seq` of its room.
     /// Returns the stored messages in the batch's order.
     async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;

@@ -1,13 +1,13 @@
-//! Users, direct rooms, pairs, blocks and reports: the same SQL for SQLite and
+//! Users, direct rooms, pairs, blocks, reports and Telegram profiles: the same SQL for SQLite and
 //! PostgreSQL, so the two stores cannot drift apart.
 //!
 //! The statements are written so that both databases read them alike: `$N` parameters
 //! (SQLite numbers named `$N` parameters by first appearance, so they must first appear
 //! in order), booleans compared with `NOT` and combined with `AND`, counts instead of
-//! casts. The macro implements the two traits for a store type with a `pool` field.
+//! casts. The macro implements the three traits for a store type with a `pool` field.
 
-/// Implements [`Conversations`](crate::store::Conversations) and
-/// [`Moderation`](crate::store::Moderation) for a store with a `pool` field.
+/// Implements [`Conversations`](crate::store::Conversations),
+/// [`Moderation`](crate::store::Moderation) and [`Profiles`](crate::store::Profiles) for a store with a `pool` field.
 macro_rules! impl_private_store {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -222,6 +222,47 @@ macro_rules! impl_private_store {
                 .fetch_all(&self.pool)
                 .await?;
                 found.into_iter().map($crate::store::Report::try_from).collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Profiles for $store {
+            async fn save_telegram_profile(
+                &self,
+                user_id: &str,
+                profile: &$crate::store::TelegramProfile,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO telegram_profiles (user_id, telegram_id, username, photo_url, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET \
+                     telegram_id = excluded.telegram_id, username = excluded.username, \
+                     photo_url = excluded.photo_url, updated_ms = excluded.updated_ms",
+                )
+                .bind(user_id)
+                .bind(profile.telegram_id)
+                .bind(&profile.username)
+                .bind(&profile.photo_url)
+                .bind(crate::clock::now_ms())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn telegram_profile(
+                &self,
+                user_id: &str,
+            ) -> Result<Option<$crate::store::TelegramProfile>, $crate::store::StoreError> {
+                let found: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT telegram_id, username, photo_url FROM telegram_profiles WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.map(|(telegram_id, username, photo_url)| $crate::store::TelegramProfile {
+                    telegram_id,
+                    username,
+                    photo_url,
+                }))
             }
         }
     };

@@ -21,7 +21,8 @@ use chat_wire::handshake::{self, Refusal};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
-/// Checks origin, handshake and identity, then upgrades. Refusals are plain HTTP errors.
+/// Checks origin, handshake and identity, then upgrades. Refusals are plain HTTP errors:
+/// 403 origin, 400 handshake or name, 401 credentials.
 pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     Query(params): Query<ConnectParams>,
@@ -36,14 +37,25 @@ pub async fn upgrade(
     }
     let accept =
         handshake::accept(request.method(), request.version(), headers).map_err(refused)?;
-    let identity = identify(app.store.as_ref(), &params, app.config.session_ttl)
-        .await
-        .map_err(|err| match err {
-            IdentityError::BadName(refusal) => {
-                ApiError::BadRequest(format!("invalid name: {}", refusal.message))
-            }
-            IdentityError::Store(err) => ApiError::storage("cannot resolve session", err),
-        })?;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let identity = identify(
+        app.store.as_ref(),
+        &app.auth,
+        &params,
+        bearer,
+        app.config.session_ttl,
+    )
+    .await
+    .map_err(|err| match err {
+        IdentityError::BadName(refusal) => {
+            ApiError::BadRequest(format!("invalid name: {}", refusal.message))
+        }
+        IdentityError::Unauthorized(why) => ApiError::Unauthorized(why),
+        IdentityError::Store(err) => ApiError::storage("cannot resolve session", err),
+    })?;
     let lists = welcome_lists(&app, &identity)
         .await
         .map_err(|err| ApiError::storage("cannot list private rooms", err))?;

@@ -13,6 +13,8 @@ const STALE_SCHEMA_SECS: u64 = 3600;
 /// A database for one test, removed (SQLite) or left for later clean-up (PostgreSQL).
 pub struct Backend {
     pub url: String,
+    /// The server refuses anonymous users and test clients sign in with JWTs.
+    pub signed_in: bool,
     sqlite_file: Option<PathBuf>,
 }
 
@@ -27,8 +29,16 @@ impl Backend {
         ));
         Backend {
             url: format!("sqlite://{}", file.display()),
+            signed_in: false,
             sqlite_file: Some(file),
         }
+    }
+
+    /// A new SQLite file for a server that lets in only signed-in users.
+    pub fn sqlite_signed_in() -> Backend {
+        let mut backend = Backend::sqlite();
+        backend.signed_in = true;
+        backend
     }
 
     /// A new schema in the test PostgreSQL database, or `None` (with the reason printed)
@@ -56,6 +66,7 @@ impl Backend {
         let separator = if base.contains('?') { '&' } else { '?' };
         Some(Backend {
             url: format!("{base}{separator}options=-c%20search_path%3D{schema}"),
+            signed_in: false,
             sqlite_file: None,
         })
     }
@@ -104,23 +115,48 @@ impl Drop for Backend {
     }
 }
 
-/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
-/// `name::sqlite` and `name::postgres`.
+/// Runs each named `async fn(Backend)` on SQLite, on PostgreSQL, and on SQLite with
+/// anonymous users refused and every client signed in with a JWT, as `name::sqlite`,
+/// `name::postgres` and `name::signed_in`.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::common::Backend::sqlite()).await;
-            }
+            $crate::backend_tests!($name);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(backend) = $crate::common::Backend::postgres().await {
-                    super::$name(backend).await;
-                }
+            async fn signed_in() {
+                super::$name($crate::common::Backend::sqlite_signed_in()).await;
             }
         }
     )*};
+}
+
+/// Like [`on_every_backend`] without the signed-in variant, for tests that set up sign-in
+/// themselves.
+#[macro_export]
+macro_rules! on_each_database {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            $crate::backend_tests!($name);
+        }
+    )*};
+}
+
+/// The SQLite and PostgreSQL variants of one test, inside its module.
+#[macro_export]
+macro_rules! backend_tests {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            super::$name($crate::common::Backend::sqlite()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            if let Some(backend) = $crate::common::Backend::postgres().await {
+                super::$name(backend).await;
+            }
+        }
+    };
 }

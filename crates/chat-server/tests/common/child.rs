@@ -1,5 +1,7 @@
 //! The real `chat-server` binary as a child process, for tests of signals and crashes.
 
+use super::Backend;
+use super::auth::{TEST_JWT_SECRET, with_credentials};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -7,17 +9,19 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 pub struct ChildServer {
     child: Child,
     pub addr: String,
+    jwt_secret: Option<&'static str>,
 }
 
 impl ChildServer {
     /// Starts the binary on a free port and waits until it listens.
-    pub fn spawn(database_url: &str) -> ChildServer {
-        Self::spawn_limited(database_url, None)
+    pub fn spawn(backend: &Backend) -> ChildServer {
+        Self::spawn_limited(backend, None)
     }
 
     /// Like [`ChildServer::spawn`], with the process's open-file limit set to `files`
     /// (through the shell's `ulimit`, so the test needs no unsafe code).
-    pub fn spawn_limited(database_url: &str, files: Option<u32>) -> ChildServer {
+    pub fn spawn_limited(backend: &Backend, files: Option<u32>) -> ChildServer {
+        let jwt_secret = backend.signed_in.then_some(TEST_JWT_SECRET);
         let mut command = match files {
             Some(files) => {
                 let mut shell = Command::new("bash");
@@ -31,8 +35,12 @@ impl ChildServer {
             None => Command::new(env!("CARGO_BIN_EXE_chat-server")),
         };
         let mut child = command
-            .args(["--addr", "127.0.0.1:0", "--database-url", database_url])
+            .args(["--addr", "127.0.0.1:0", "--database-url", &backend.url])
             .args(["--rate-per-sec", "0"])
+            .args(match jwt_secret {
+                Some(secret) => vec!["--jwt-secret", secret, "--allow-anonymous=false"],
+                None => vec![],
+            })
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -52,10 +60,15 @@ impl ChildServer {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        ChildServer { child, addr }
+        ChildServer {
+            child,
+            addr,
+            jwt_secret,
+        }
     }
 
     pub fn ws_url(&self, query: &str) -> String {
+        let query = with_credentials(query, self.jwt_secret);
         format!("ws://{}/ws{query}", self.addr)
     }
 

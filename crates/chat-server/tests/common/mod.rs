@@ -1,6 +1,7 @@
 //! A real server on port 0 and real WebSocket clients, shared by the integration tests.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
+pub mod auth;
 mod backend;
 mod child;
 pub mod proxy;
@@ -27,6 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Set when the server refuses anonymous users: test clients then sign in with it.
+    pub jwt_secret: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -38,6 +41,10 @@ pub fn test_config(backend: &Backend) -> Config {
     config.database_url = backend.url.clone();
     config.rate_per_sec = 0;
     config.static_dir = std::env::temp_dir().join("chat-test-no-static");
+    if backend.signed_in {
+        config.jwt_secret = Some(auth::TEST_JWT_SECRET.to_owned());
+        config.allow_anonymous = Some(false);
+    }
     config
 }
 
@@ -55,6 +62,10 @@ impl TestServer {
     pub async fn with_config(config: Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let jwt_secret = config
+            .jwt_secret
+            .clone()
+            .filter(|_| config.allow_anonymous != Some(true));
         let server = Server::build(config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(listener, async move {
@@ -62,12 +73,16 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            jwt_secret,
             stop: Some(stop),
             task: Some(task),
         }
     }
 
+    /// The socket URL with `query`, signed in when the server refuses anonymous users
+    /// (see [`auth::with_credentials`]).
     pub fn ws_url(&self, query: &str) -> String {
+        let query = auth::with_credentials(query, self.jwt_secret.as_deref());
         format!("ws://{}/ws{query}", self.addr)
     }
 
@@ -109,6 +124,16 @@ impl TestServer {
             .await
             .unwrap();
         Client::welcomed(ws).await
+    }
+
+    /// The HTTP status of an upgrade the server must refuse.
+    pub async fn refusal(&self, query: &str) -> u16 {
+        match tokio_tungstenite::connect_async(self.ws_url(query)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            other => panic!("{query}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
     }
 
     /// Asks the server to shut down and waits for `serve` to return.
@@ -202,7 +227,8 @@ pub struct Paired {
 }
 
 impl Client {
-    async fn welcomed(mut ws: Socket) -> Client {
+    /// Reads the `welcome` of a socket just opened.
+    pub async fn welcomed(mut ws: Socket) -> Client {
         match next_frame(&mut ws).await {
             ServerFrame::Welcome {
                 user,
