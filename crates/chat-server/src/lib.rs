@@ -102,6 +102,7 @@ impl Server {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/ws", get(ws::upgrade))
+            .route("/api/me", get(http::me))
             .route("/api/rooms", get(http::list_rooms))
             .route("/api/rooms/{room}/messages", get(http::room_messages))
             .route("/api/admin/reports", get(http::admin_reports))

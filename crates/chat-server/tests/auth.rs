@@ -406,6 +406,42 @@ async fn telegram_refusals_say_why(backend: Backend) {
     assert_eq!(client.user.id, "tg_4242");
 }
 
+async fn api_me_explains_what_a_browser_cannot_see_of_a_refused_upgrade(backend: Backend) {
+    let server = telegram_server(&backend).await;
+    let genuine = init_data(TG_USER, unix_now());
+    let (status, body) = server
+        .get(&format!("/api/me?tg={}", encoded(&genuine)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let user: User = serde_json::from_str(&body).unwrap();
+    assert_eq!(user.id, "tg_4242");
+    assert!(!body.contains("zoe_secret_handle"), "{body}");
+    let tampered = genuine.replacen("4242", "4243", 1);
+    let (status, body) = server
+        .get(&format!("/api/me?tg={}", encoded(&tampered)))
+        .await;
+    assert_eq!(
+        (status, body.trim()),
+        (401, "Telegram sign-in: bad signature")
+    );
+    let stale = init_data(TG_USER, unix_now() - 25 * 3600);
+    let (status, body) = server.get(&format!("/api/me?tg={}", encoded(&stale))).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("expired"), "{body}");
+    let (status, body) = server.get("/api/me").await;
+    assert_eq!(
+        (status, body.trim()),
+        (401, "sign-in required: open the app from Telegram")
+    );
+    // A session the socket handed out names its user too.
+    let zoe = connect_as(&server, &format!("?tg={}", encoded(&genuine))).await;
+    let (status, body) = server
+        .get(&format!("/api/me?session={}", zoe.session))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("tg_4242"));
+}
+
 /// The next frame as raw text and parsed.
 async fn recv_raw(client: &mut Client) -> (ServerFrame, String) {
     loop {
@@ -429,4 +465,5 @@ on_each_database!(
     with_no_secret_credentials_are_ignored_and_everyone_is_anonymous,
     telegram_init_data_signs_in_and_keeps_the_profile_private,
     telegram_refusals_say_why,
+    api_me_explains_what_a_browser_cannot_see_of_a_refused_upgrade,
 );

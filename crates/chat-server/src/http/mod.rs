@@ -1,12 +1,14 @@
 //! Plain HTTP: the REST routes, health, and the browser app's static files.
 
 mod health;
+mod me;
 mod messages;
 mod metrics;
 mod reports;
 mod rooms;
 
 pub use health::healthz;
+pub use me::me;
 pub use messages::room_messages;
 pub use metrics::metrics;
 pub use reports::admin_reports;
