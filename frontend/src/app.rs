@@ -2,15 +2,22 @@
 
 use crate::components::{NameDialog, RoomView, Sidebar};
 use crate::model::ChatState;
-use crate::socket::{self, Outgoing, Status};
-use crate::storage;
+use crate::socket::{self, Outgoing, SignIn, Status};
+use crate::{native, storage, telegram};
 use chat_protocol::{ClientFrame, validate};
 use leptos::prelude::*;
 
-/// The whole app: a name dialog on the first visit, then the chat.
+/// The whole app: inside Telegram, the chat as the Telegram user, in Telegram's
+/// colours; in a browser, a name dialog on the first visit, then the chat.
 #[component]
 pub fn App() -> impl IntoView {
-    let name = RwSignal::new(storage::name());
+    let tg = telegram::launch();
+    // Telegram names its users: no dialog there (an empty name stands for "none").
+    let name = RwSignal::new(if tg.is_some() {
+        Some(String::new())
+    } else {
+        storage::name()
+    });
     view! {
         {move || match name.get() {
             None => view! {
@@ -20,19 +27,27 @@ pub fn App() -> impl IntoView {
                 } />
             }
             .into_any(),
-            Some(chosen) => view! { <Chat name=chosen /> }.into_any(),
+            Some(chosen) => {
+                let name = (!chosen.is_empty()).then_some(chosen);
+                view! { <Chat name=name tg=tg.clone() /> }.into_any()
+            }
         }}
     }
 }
 
-/// The chat screen: rooms on the side, the open room in the middle.
+/// The chat screen: rooms on the side, the open room in the middle; on a phone, one of
+/// the two at a time.
 #[component]
-fn Chat(name: String) -> impl IntoView {
+fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
     let mut initial = ChatState::default();
     initial.seen = storage::seen();
     let state = RwSignal::new(initial);
     let status = RwSignal::new(Status::Connecting);
-    let outgoing: Outgoing = socket::start(name, state, status);
+    let refused = RwSignal::new(None::<String>);
+    let outgoing: Outgoing = socket::start(SignIn { name, tg, refused }, state, status);
+    if telegram::inside() {
+        native::connect(state, outgoing.clone());
+    }
     // Rejoin last visit's rooms (sent once connected), and remember the rooms joined.
     for room in storage::rooms() {
         if validate::room(&room).is_ok_and(|kind| !kind.is_private()) {
@@ -61,14 +76,28 @@ fn Chat(name: String) -> impl IntoView {
         Status::Connecting => "Connecting…".to_owned(),
         Status::Online => "Online".to_owned(),
         Status::Offline { retry_in_s } => format!("Offline, retrying in {retry_in_s} s"),
+        Status::Refused => format!(
+            "Cannot sign in: {} Close the app and open it again from Telegram.",
+            refused.get().unwrap_or_default()
+        ),
     };
     let status_class = move || match status.get() {
         Status::Online => "status online",
         Status::Connecting => "status connecting",
         Status::Offline { .. } => "status offline",
+        Status::Refused => "status offline refused",
+    };
+    let screen = move || {
+        let tg = if telegram::inside() { " tg" } else { "" };
+        let screen = if state.with(ChatState::in_room) {
+            "in-room"
+        } else {
+            "list"
+        };
+        format!("chat {screen}{tg}")
     };
     view! {
-        <div class="chat">
+        <div class=screen>
             <header class="topbar">
                 <h1>"Chat"</h1>
                 <span class=status_class role="status" aria-live="polite">{status_text}</span>

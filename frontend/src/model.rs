@@ -20,6 +20,9 @@ pub struct ChatState {
     pub rooms: BTreeMap<String, RoomState>,
     /// The room on screen.
     pub current: Option<String>,
+    /// On a phone, where one screen shows at a time: the room list is up instead of the
+    /// current room (which stays current, so a rejoin does not pull the person back in).
+    pub at_list: bool,
     /// Private rooms this user belongs to, joined or not: who is on the other side.
     pub private: BTreeMap<String, Private>,
     /// User ids this user blocked.
@@ -28,10 +31,37 @@ pub struct ChatState {
     pub waiting_since: Option<i64>,
     /// The newest seq read in each room (kept across visits), which unread counts and
     /// `welcome.rooms` are measured against.
-    pub seen: BTreeMap<String, u64>,
+    pub seen: ReadMarks,
     /// A room to show as soon as its `joined` arrives: a conversation the user opened.
     opening: Option<String>,
     next_ref: u64,
+}
+
+/// The newest seq read in each room, sorted by room name. A few dozen rooms at most: a
+/// sorted `Vec` does it in less code than a map (the app's download is budgeted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadMarks(Vec<(String, u64)>);
+
+impl ReadMarks {
+    /// The newest seq read in `room`; 0 when none was.
+    pub fn get(&self, room: &str) -> u64 {
+        self.find(room).map_or(0, |at| self.0[at].1)
+    }
+
+    pub fn insert(&mut self, room: &str, seq: u64) {
+        match self.find(room) {
+            Ok(at) => self.0[at].1 = seq,
+            Err(at) => self.0.insert(at, (room.to_owned(), seq)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, u64)> {
+        self.0.iter()
+    }
+
+    fn find(&self, room: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(r, _)| r.as_str().cmp(room))
+    }
 }
 
 /// A private room: the peer (the real user of a direct conversation, an alias in a
@@ -55,9 +85,10 @@ pub struct RoomState {
     /// Messages sent from this tab that the server has not confirmed yet (or refused).
     pub pending: Vec<Pending>,
     pub members: Vec<User>,
-    /// Who is typing (by user id, which keeps the names in a stable order), with when
-    /// their indicator expires.
-    pub typing: BTreeMap<String, (User, i64)>,
+    /// Who is typing, sorted by user id (a stable order for the names), with when
+    /// their indicator expires. A few people at most: a sorted `Vec` does it in less
+    /// code than a map (the app's download is budgeted).
+    pub typing: Vec<(User, i64)>,
     pub unread: u32,
     /// Older messages exist on the server.
     pub more: bool,
@@ -96,15 +127,26 @@ impl RoomState {
     /// Users whose indicator has not expired at `now_ms`, in a stable order.
     pub fn typing_names(&self, now_ms: i64) -> Vec<String> {
         self.typing
-            .values()
+            .iter()
             .filter(|(_, until)| *until > now_ms)
             .map(|(user, _)| user.name.clone())
             .collect()
     }
 
+    fn start_typing(&mut self, user: User, until: i64) {
+        match self.typing.binary_search_by(|(u, _)| u.id.cmp(&user.id)) {
+            Ok(at) => self.typing[at].1 = until,
+            Err(at) => self.typing.insert(at, (user, until)),
+        }
+    }
+
+    fn stop_typing(&mut self, id: &str) {
+        self.typing.retain(|(user, _)| user.id != id);
+    }
+
     fn insert(&mut self, message: Message) -> bool {
         let is_new = !self.messages.contains_key(&message.seq);
-        self.typing.remove(&message.from.id);
+        self.stop_typing(&message.from.id);
         self.messages.insert(message.seq, message);
         is_new
     }
@@ -180,7 +222,7 @@ impl ChatState {
                         },
                     );
                 }
-                let seen = self.seen.get(&room).copied().unwrap_or(0);
+                let seen = self.seen.get(&room);
                 let me = self.me_in(&room).map(|u| u.id.clone());
                 let is_current = self.current.as_deref() == Some(room.as_str());
                 let state = self.rooms.entry(room.clone()).or_default();
@@ -242,7 +284,7 @@ impl ChatState {
                         }
                         SystemEvent::Leave => {
                             state.members.retain(|m| m.id != user.id);
-                            state.typing.remove(&user.id);
+                            state.stop_typing(&user.id);
                             // A pair's only notice: the stranger ended it.
                             if let Some(private) = self.private.get_mut(&room) {
                                 private.open = false;
@@ -261,11 +303,9 @@ impl ChatState {
             ServerFrame::Typing { room, user, active } => {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     if active {
-                        state
-                            .typing
-                            .insert(user.id.clone(), (user, now_ms + TYPING_TTL_MS));
+                        state.start_typing(user, now_ms + TYPING_TTL_MS);
                     } else {
-                        state.typing.remove(&user.id);
+                        state.stop_typing(&user.id);
                     }
                 }
             }
@@ -321,7 +361,7 @@ impl ChatState {
         let mine = self.is_mine(&message);
         let is_current = self.current.as_deref() == Some(message.room.as_str());
         if is_current {
-            self.seen.insert(message.room.clone(), message.seq);
+            self.seen.insert(&message.room, message.seq);
         }
         let Some(state) = self.rooms.get_mut(&message.room) else {
             return;
@@ -411,9 +451,26 @@ impl ChatState {
     pub fn open(&mut self, room: &str) {
         if let Some(state) = self.rooms.get_mut(room) {
             state.unread = 0;
-            self.seen.insert(room.to_owned(), state.last_seq());
+            self.seen.insert(room, state.last_seq());
             self.current = Some(room.to_owned());
+            self.at_list = false;
         }
+    }
+
+    /// Joins a public room and shows it once it is joined.
+    pub fn join(&mut self, room: String) -> ClientFrame {
+        self.opening = Some(room.clone());
+        ClientFrame::Join { room, since: None }
+    }
+
+    /// Back from the open room to the room list (the phone layout's back control).
+    pub fn back(&mut self) {
+        self.at_list = true;
+    }
+
+    /// Whether a room is on screen rather than the list, on a phone.
+    pub fn in_room(&self) -> bool {
+        self.current.is_some() && !self.at_list
     }
 
     /// The frames that bring a fresh connection back to where this one was: every room
@@ -751,7 +808,7 @@ mod tests {
             open: Some(false),
         };
         let mut state = welcome_with(vec![dm, closed_pair]);
-        state.seen.insert("~dm.bob.me".into(), 1);
+        state.seen.insert("~dm.bob.me", 1);
         assert_eq!(state.blocked, ["pest"]);
         let joins: Vec<String> = state
             .resume_frames()
@@ -825,5 +882,35 @@ mod tests {
         state.apply(joined("~dm.bob.me", vec![], None), 0);
         assert_eq!(state.current.as_deref(), Some("~dm.bob.me"));
         assert_eq!(state.open_direct(user("bob")), None, "already joined");
+    }
+
+    #[test]
+    fn back_shows_the_list_until_a_room_is_opened_and_a_rejoin_does_not_leave_it() {
+        let mut state = ChatState::default();
+        assert!(!state.in_room(), "nothing to show yet");
+        state.apply(joined("a", vec![], None), 0);
+        assert!(state.in_room(), "the first room opens by itself");
+        state.back();
+        assert!(!state.in_room());
+        // A reconnect rejoins the room: the list stays up.
+        state.apply(joined("a", vec![], Some(true)), 0);
+        assert!(!state.in_room());
+        assert_eq!(state.current.as_deref(), Some("a"));
+        // Joining another room from the list opens it.
+        let frame = state.join("b".into());
+        assert_eq!(
+            frame,
+            ClientFrame::Join {
+                room: "b".into(),
+                since: None
+            }
+        );
+        state.apply(joined("b", vec![], None), 0);
+        assert!(state.in_room());
+        assert_eq!(state.current.as_deref(), Some("b"));
+        state.back();
+        state.open("a");
+        assert!(state.in_room());
+        assert_eq!(state.current.as_deref(), Some("a"));
     }
 }

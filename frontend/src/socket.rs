@@ -29,6 +29,8 @@ pub enum Status {
     Offline {
         retry_in_s: u32,
     },
+    /// The server refused the sign-in for good (the reason is in [`SignIn::refused`]).
+    Refused,
 }
 
 /// Queues frames for the server; they go out as soon as the socket is up.
@@ -41,14 +43,28 @@ impl Outgoing {
     }
 }
 
-/// Starts the connection loop for `name`; it runs for the life of the page.
-pub fn start(name: String, state: RwSignal<ChatState>, status: RwSignal<Status>) -> Outgoing {
+/// Who connects: a chosen name (plain browser) or Telegram initData (in Telegram).
+pub struct SignIn {
+    pub name: Option<String>,
+    pub tg: Option<String>,
+    /// Set (with the status [`Status::Refused`]), and the reconnecting stops, when the
+    /// server refuses the sign-in for good (tampered or stale initData): the reason, for
+    /// the person to read.
+    pub refused: RwSignal<Option<String>>,
+}
+
+/// Starts the connection loop; it runs for the life of the page.
+pub fn start(sign_in: SignIn, state: RwSignal<ChatState>, status: RwSignal<Status>) -> Outgoing {
     let (tx, rx) = unbounded();
-    spawn_local(run(name, state, status, rx));
+    spawn_local(run(sign_in, state, status, rx));
     Outgoing(tx)
 }
 
-fn ws_url(name: &str) -> String {
+fn encode(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
+}
+
+fn ws_url(name: Option<&str>, tg: Option<&str>) -> String {
     let location = web_sys::window().map(|w| w.location());
     let secure = location
         .as_ref()
@@ -58,30 +74,57 @@ fn ws_url(name: &str) -> String {
         .and_then(|l| l.host().ok())
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let scheme = if secure { "wss" } else { "ws" };
-    let mut url = format!(
-        "{scheme}://{host}/ws?name={}",
-        String::from(js_sys::encode_uri_component(name))
-    );
-    if let Some(session) = storage::session() {
-        url.push_str("&session=");
-        url.push_str(&String::from(js_sys::encode_uri_component(&session)));
+    let mut url = format!("{scheme}://{host}/ws");
+    let params = [
+        ("name", name.map(str::to_owned)),
+        ("tg", tg.map(str::to_owned)),
+        ("session", storage::session()),
+    ];
+    for (key, value) in params {
+        if let Some(value) = value {
+            let separator = if url.contains('?') { "&" } else { "?" };
+            url.push_str(&format!("{separator}{key}={}", encode(&value)));
+        }
     }
     url
 }
 
 async fn run(
-    name: String,
+    sign_in: SignIn,
     state: RwSignal<ChatState>,
     status: RwSignal<Status>,
     mut outgoing: UnboundedReceiver<ClientFrame>,
 ) {
+    let SignIn {
+        name,
+        mut tg,
+        refused,
+    } = sign_in;
     let mut failures: i32 = 0;
     loop {
+        // Refused for good: retrying cannot help, and the reason stays on screen.
+        if refused.with_untracked(Option::is_some) {
+            status.set(Status::Refused);
+            return;
+        }
         status.set(Status::Connecting);
-        if let Some(socket) = Socket::open(&ws_url(&name))
-            && run_connection(socket, state, status, &mut outgoing).await
-        {
+        let welcomed = match Socket::open(&ws_url(name.as_deref(), tg.as_deref())) {
+            Some(socket) => run_connection(socket, state, status, &mut outgoing).await,
+            None => false,
+        };
+        if welcomed {
             failures = 0;
+            // From now on the session is the credential: initData goes stale after a
+            // day, and a Mini App may stay open longer than that.
+            tg = None;
+        } else if let Some(init_data) = tg.clone() {
+            // Ask why, beside the retries (a browser cannot read a refused upgrade).
+            spawn_local(async move {
+                if let Some(reason) = crate::telegram::refusal(&init_data).await {
+                    refused.set(Some(reason));
+                    status.set(Status::Refused);
+                }
+            });
         }
         failures += 1;
         let ceiling = (BACKOFF_START_MS * 2f64.powi(failures - 1)).min(BACKOFF_CAP_MS);
@@ -190,6 +233,14 @@ async fn run_connection(
                         }
                     }
                     continue;
+                }
+                match &frame {
+                    ServerFrame::Matched { .. } => crate::telegram::haptic("success"),
+                    ServerFrame::Error {
+                        client_ref: Some(_),
+                        ..
+                    } => crate::telegram::haptic("error"),
+                    _ => {}
                 }
                 state.update(|s| s.apply(frame, now_ms()));
             }

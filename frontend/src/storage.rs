@@ -1,6 +1,8 @@
 //! What the browser remembers between visits: the display name, the session, the rooms
 //! joined and how far each was read.
 
+use crate::model::ReadMarks;
+
 const NAME_KEY: &str = "chat.name";
 const SESSION_KEY: &str = "chat.session";
 const ROOMS_KEY: &str = "chat.rooms";
@@ -49,20 +51,19 @@ pub fn set_rooms(rooms: &[String]) {
 }
 
 /// The newest seq read per room, so unread counts survive a reload.
-pub fn seen() -> std::collections::BTreeMap<String, u64> {
-    let mut seen = std::collections::BTreeMap::new();
-    // Inserted one by one: collecting into a map would sort, and sorting costs download.
+pub fn seen() -> ReadMarks {
+    let mut seen = ReadMarks::default();
     for line in get(SEEN_KEY).unwrap_or_default().lines() {
         if let Some((room, seq)) = line.rsplit_once(' ')
             && let Ok(seq) = seq.parse()
         {
-            seen.insert(room.to_owned(), seq);
+            seen.insert(room, seq);
         }
     }
     seen
 }
 
-pub fn set_seen(seen: &std::collections::BTreeMap<String, u64>) {
+pub fn set_seen(seen: &ReadMarks) {
     let lines: Vec<String> = seen
         .iter()
         .map(|(room, seq)| format!("{room} {seq}"))

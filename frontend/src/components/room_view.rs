@@ -243,7 +243,10 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
             fallback=|| view! { <main class="room empty"><p>"Join a room to start chatting."</p></main> }
         >
             <main class="room" aria-label=move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))>
-                <h2 class="room-title">{move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))}</h2>
+                <header class="room-head">
+                    <button class="back" aria-label="Back to rooms" on:click=move |_| state.update(ChatState::back)>"‹"</button>
+                    <h2 class="room-title">{move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))}</h2>
+                </header>
                 {move || current().map(|room| view! { <PrivateBar state=state room=room /> })}
                 <div class="messages" node_ref=list on:scroll=on_scroll.clone() role="log" aria-live="polite">
                     <For each=move || entries.get() key=Entry::key let(entry)>

@@ -34,7 +34,11 @@ pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView 
             if state.with_untracked(|s| s.rooms.contains_key(&room)) {
                 state.update(|s| s.open(&room));
             } else {
-                outgoing.send(ClientFrame::Join { room, since: None });
+                let mut frame = None;
+                state.update(|s| frame = Some(s.join(room)));
+                if let Some(frame) = frame {
+                    outgoing.send(frame);
+                }
             }
         }
     };
