@@ -77,7 +77,7 @@ fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
         Status::Online => "Online".to_owned(),
         Status::Offline { retry_in_s } => format!("Offline, retrying in {retry_in_s} s"),
         Status::Refused => format!(
-            "Cannot sign in: {} Close the app and open it again from Telegram.",
+            "Cannot sign in ({}). Close the app and open it again from Telegram.",
             refused.get().unwrap_or_default()
         ),
     };

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    Driver, Peer, SENT_BY_ME, TestServer, WAIT, count_text, enter, say, screenshot, wait_for_text,
+    Driver, Peer, SENT_BY_ME, TestServer, WAIT, click_text, count_text, enter, say, screenshot,
+    wait_for_text, wait_until,
 };
 use fantoccini::Locator;
 use std::time::Duration;
@@ -126,4 +127,35 @@ async fn the_page_reconnects_after_a_server_restart_misses_nothing_and_sends_wha
     assert_eq!(copies[0].from.name, "Ada");
     drop(server);
     ada.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_one_screen_shows_at_a_time_with_a_way_back() {
+    let server = TestServer::start().await;
+    let driver = Driver::start().await;
+    let phone = driver.browser(390, 844).await;
+    let desk = driver.browser(1280, 800).await;
+    let shown =
+        |css: &str| format!("getComputedStyle(document.querySelector('{css}')).display != 'none'");
+    let hidden =
+        |css: &str| format!("getComputedStyle(document.querySelector('{css}')).display == 'none'");
+
+    enter(&phone, &server.url(), "Pia", "lobby").await;
+    wait_until(&phone, &hidden(".sidebar")).await;
+    wait_until(&phone, &shown(".back")).await;
+    click_text(&phone, ".back", "‹").await;
+    wait_until(&phone, &shown(".sidebar")).await;
+    wait_until(&phone, &hidden(".room")).await;
+    screenshot(&phone, "phone-list-390x844").await;
+    // The room is still joined: a tap on it comes back.
+    click_text(&phone, ".rooms.joined .name", "lobby").await;
+    wait_until(&phone, &shown(".room")).await;
+    wait_until(&phone, &hidden(".sidebar")).await;
+
+    // A wide window shows both, and no back control.
+    enter(&desk, &server.url(), "Dev", "lobby").await;
+    wait_until(&desk, &shown(".sidebar")).await;
+    wait_until(&desk, &hidden(".back")).await;
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
 }

@@ -298,7 +298,12 @@ pub struct Peer {
 
 impl Peer {
     pub async fn connect(addr: SocketAddr, name: &str) -> Peer {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name={name}"))
+        Self::connect_query(addr, &format!("?name={name}")).await
+    }
+
+    /// Connects with exactly this upgrade query (e.g. `?tg=…`).
+    pub async fn connect_query(addr: SocketAddr, query: &str) -> Peer {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
             .await
             .unwrap();
         let mut peer = Peer {
@@ -403,6 +408,35 @@ pub async fn click_text(browser: &Client, css: &str, text: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Makes every page this browser opens from now on run `js` before its own scripts
+/// (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`, through chromedriver):
+/// how a test stands in for what a host puts into the page, such as Telegram's bridge.
+pub async fn before_every_page(browser: &Client, js: &str) {
+    #[derive(Debug)]
+    struct AddScript(String);
+    impl fantoccini::wd::WebDriverCompatibleCommand for AddScript {
+        fn endpoint(
+            &self,
+            base: &url::Url,
+            session: Option<&str>,
+        ) -> Result<url::Url, url::ParseError> {
+            base.join(&format!(
+                "session/{}/goog/cdp/execute",
+                session.unwrap_or("")
+            ))
+        }
+
+        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+            let body = serde_json::json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": self.0},
+            });
+            (http::Method::POST, Some(body.to_string()))
+        }
+    }
+    browser.issue_cmd(AddScript(js.to_owned())).await.unwrap();
 }
 
 /// Waits until `js` (an expression) is true in the page.
