@@ -210,7 +210,7 @@ async fn a_jwt_in_the_query_or_the_header_signs_in(backend: Backend) {
     let bob = Client::welcomed(ws).await;
     assert_eq!(bob.user.id, "bob");
     // Two devices of one signed-in user are one user: a second connection with a new
-    // token for the same `sub` sees the same id, and its DMs reach both.
+    // token for the same `sub` has the same id, with a session of its own.
     let again = connect_as(
         &server,
         &format!("?token={}", jwt(TEST_JWT_SECRET, "ada", "Ada Lovelace")),
