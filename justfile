@@ -63,8 +63,8 @@ setup-web:
     fi
 
 # Fuzz each target for SECS seconds (default 600): the frame reader, the handshake checks,
-# and both frame decoders. Needs cargo-fuzz (installed if missing) and nightly Rust (or
-# stable with RUSTC_BOOTSTRAP, when no nightly is installed).
+# both frame decoders, and the Telegram initData check. Needs cargo-fuzz (installed if
+# missing) and nightly Rust (or stable with RUSTC_BOOTSTRAP, when no nightly is installed).
 fuzz SECS="600":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -77,7 +77,7 @@ fuzz SECS="600":
         toolchain=""
         export RUSTC_BOOTSTRAP=1
     fi
-    for target in frame_reader handshake client_frame server_frame; do
+    for target in frame_reader handshake client_frame server_frame init_data; do
         mkdir -p "fuzz/corpus/$target"
         echo "fuzzing $target for {{SECS}} s"
         cargo $toolchain fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- -max_total_time={{SECS}} -rss_limit_mb=2048
