@@ -126,6 +126,21 @@ async fn inside_telegram_the_app_signs_in_takes_the_theme_and_uses_the_native_bu
     let background = "getComputedStyle(document.documentElement).backgroundColor";
     wait_until(&phone, &format!("{background} == 'rgb(28, 43, 58)'")).await;
     screenshot(&phone, "telegram-list-390x844").await;
+    // Telegram gives the fragment only at launch: a reload without it is still the Mini
+    // App (the launch parameters were kept in session storage).
+    phone.goto(&server.url()).await.unwrap();
+    phone
+        .wait()
+        .at_most(common::WAIT)
+        .for_element(Locator::Css("#join-room"))
+        .await
+        .unwrap();
+    assert_eq!(
+        script(&phone, "return !!document.querySelector('#name');").await,
+        false
+    );
+    wait_until(&phone, "window.__posted.some(e => e[0] == 'web_app_ready')").await;
+    wait_until(&phone, &format!("{background} == 'rgb(28, 43, 58)'")).await;
 
     // Others see the Telegram user by name, under `tg_<id>`, and nothing more.
     let mut watcher = Peer::connect_query(
