@@ -6,7 +6,7 @@
 mod common;
 
 use chat_protocol::{ClientFrame, ServerFrame, SystemEvent};
-use chat_server::auth::telegram::sign_init_data;
+use chat_server::auth::telegram::{sign_init_data, url_encode as component};
 use common::{
     Driver, Peer, TestServer, before_every_page, screenshot, script, wait_for_text, wait_until,
 };
@@ -30,19 +30,6 @@ fn now() -> String {
         .unwrap()
         .as_secs()
         .to_string()
-}
-
-fn component(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn init_data(user: &str) -> String {
@@ -84,6 +71,23 @@ async fn last(browser: &Client, kind: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// Waits until the app is up as a Mini App: the room list, no name dialog, and
+/// `web_app_ready` posted.
+async fn mini_app_ready(phone: &Client) {
+    phone
+        .wait()
+        .at_most(common::WAIT)
+        .for_element(Locator::Css("#join-room"))
+        .await
+        .unwrap();
+    assert_eq!(
+        script(phone, "return !!document.querySelector('#name');").await,
+        false,
+        "no name dialog inside Telegram"
+    );
+    wait_until(phone, "window.__posted.some(e => e[0] == 'web_app_ready')").await;
+}
+
 /// Telegram calling into the page, as its clients do.
 async fn telegram_sends(browser: &Client, kind: &str, data: &str) {
     script(
@@ -109,17 +113,7 @@ async fn inside_telegram_the_app_signs_in_takes_the_theme_and_uses_the_native_bu
         .unwrap();
 
     // Signed in with no name dialog; the first screen is ready, and said so.
-    phone
-        .wait()
-        .at_most(common::WAIT)
-        .for_element(Locator::Css("#join-room"))
-        .await
-        .unwrap();
-    assert_eq!(
-        script(&phone, "return !!document.querySelector('#name');").await,
-        false
-    );
-    wait_until(&phone, "window.__posted.some(e => e[0] == 'web_app_ready')").await;
+    mini_app_ready(&phone).await;
     let kinds: Vec<String> = posted(&phone).await.into_iter().map(|(k, _)| k).collect();
     assert!(kinds.contains(&"web_app_expand".to_owned()), "{kinds:?}");
     // The page is in the theme's colours.
@@ -129,17 +123,7 @@ async fn inside_telegram_the_app_signs_in_takes_the_theme_and_uses_the_native_bu
     // Telegram gives the fragment only at launch: a reload without it is still the Mini
     // App (the launch parameters were kept in session storage).
     phone.goto(&server.url()).await.unwrap();
-    phone
-        .wait()
-        .at_most(common::WAIT)
-        .for_element(Locator::Css("#join-room"))
-        .await
-        .unwrap();
-    assert_eq!(
-        script(&phone, "return !!document.querySelector('#name');").await,
-        false
-    );
-    wait_until(&phone, "window.__posted.some(e => e[0] == 'web_app_ready')").await;
+    mini_app_ready(&phone).await;
     wait_until(&phone, &format!("{background} == 'rgb(28, 43, 58)'")).await;
 
     // Others see the Telegram user by name, under `tg_<id>`, and nothing more.
@@ -152,15 +136,7 @@ async fn inside_telegram_the_app_signs_in_takes_the_theme_and_uses_the_native_bu
     )
     .await;
     watcher.join("lobby").await;
-    let join = phone.find(Locator::Css("#join-room")).await.unwrap();
-    join.send_keys("lobby").await.unwrap();
-    phone
-        .find(Locator::Css(".join button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    common::join_room(&phone, "lobby").await;
     match watcher
         .until(|f| matches!(f, ServerFrame::System { .. }))
         .await

@@ -6,7 +6,7 @@
 mod common;
 
 use chat_protocol::{ServerFrame, User};
-use chat_server::auth::telegram::sign_init_data;
+use chat_server::auth::telegram::{sign_init_data, url_encode as encoded};
 use chat_server::store::TelegramProfile;
 use common::auth::{TEST_BOT_TOKEN, TEST_JWT_SECRET, jwt, jwt_with, unix_now};
 use common::{Backend, Client, TestServer, WAIT};
@@ -119,20 +119,6 @@ fn init_data(user: &str, auth_date: i64) -> String {
 }
 
 const TG_USER: &str = r#"{"id":4242,"first_name":"Zo\u00eb","last_name":"Ünal","username":"zoe_secret_handle","photo_url":"https:\/\/t.me\/i\/userpic\/320\/zoe.svg","language_code":"en"}"#;
-
-/// `value` as a query parameter value.
-fn encoded(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 async fn jwt_refusals_say_why(backend: Backend) {
     let server = jwt_server(&backend, None).await;

@@ -182,11 +182,22 @@ fn data_check_string(fields: &BTreeMap<String, String>) -> String {
     check
 }
 
+/// `value` URL-encoded as JavaScript's `encodeURIComponent` leaves only letters, digits
+/// and `-_.~` (and `!*'()`, which this encodes too): how a value goes into initData, and
+/// how initData goes into a URL.
+pub fn url_encode(value: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(value, KEEP).to_string()
+}
+
 /// Signs `fields` as Telegram would for the bot with `bot_token`, returning the initData
 /// string (fields URL-encoded in the given order, then `hash`). For tests and for local
 /// development without Telegram: it is what the Telegram client hands a Mini App.
 pub fn sign_init_data(bot_token: &str, fields: &[(&str, &str)]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     let sorted: BTreeMap<String, String> = fields
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -197,9 +208,9 @@ pub fn sign_init_data(bot_token: &str, fields: &[(&str, &str)]) -> String {
     let hash = hex::encode(mac.finalize().into_bytes());
     let mut out = String::new();
     for (key, value) in fields {
-        out.push_str(&utf8_percent_encode(key, NON_ALPHANUMERIC).to_string());
+        out.push_str(&url_encode(key));
         out.push('=');
-        out.push_str(&utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
+        out.push_str(&url_encode(value));
         out.push('&');
     }
     out.push_str("hash=");

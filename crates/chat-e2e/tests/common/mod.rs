@@ -216,6 +216,12 @@ pub async fn enter(browser: &Client, url: &str, name: &str, room: &str) {
         .click()
         .await
         .unwrap();
+    join_room(browser, room).await;
+    wait_for_text(browser, ".room-title", room).await;
+}
+
+/// Types `room` into the room list's join form and submits it.
+pub async fn join_room(browser: &Client, room: &str) {
     let join = browser
         .wait()
         .at_most(WAIT)
@@ -230,7 +236,6 @@ pub async fn enter(browser: &Client, url: &str, name: &str, room: &str) {
         .click()
         .await
         .unwrap();
-    wait_for_text(browser, ".room-title", room).await;
 }
 
 /// Waits until some element matching `css` has exactly `text`.
