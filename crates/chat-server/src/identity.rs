@@ -180,7 +180,8 @@ fn anonymous(name: Option<String>) -> Identity {
     }
 }
 
-/// Forgets expired sessions now and then every `every`, until `stop`.
+/// Forgets expired sessions every `every`, the first time one period after start, until
+/// `stop`.
 pub async fn sweep_sessions(
     store: Arc<dyn Store>,
     session_ttl: Duration,
@@ -188,7 +189,10 @@ pub async fn sweep_sessions(
     stop: CancellationToken,
 ) {
     let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
-    let mut tick = tokio::time::interval(every);
+    // The first sweep waits a period too (an expired session resumes nothing anyway):
+    // at start-up it would hold the store's one open connection just when the first
+    // requests arrive, and a server started at its file limit could not open another.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
