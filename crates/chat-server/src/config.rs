@@ -86,6 +86,25 @@ pub struct Config {
     #[arg(long, env = "CHAT_TELEGRAM_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub telegram_max_age: Duration,
 
+    /// The app's public HTTPS address (e.g. `https://chat.example.com`): where the
+    /// Telegram bot's buttons open it. With a bot token and a webhook secret it turns
+    /// the bot on.
+    #[arg(long, env = "CHAT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The secret Telegram sends with every webhook call
+    /// (`X-Telegram-Bot-Api-Secret-Token`); calls without it are refused with 401.
+    #[arg(long, env = "CHAT_TELEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub telegram_webhook_secret: Option<String>,
+
+    /// Where the Bot API is (a stand-in in tests).
+    #[arg(
+        long,
+        env = "CHAT_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+
     /// Whether people without a credential get an anonymous identity (`true`/`false`).
     /// Default: on only when neither a JWT secret nor a bot token is configured. A
     /// `session` the server issued is let in either way.

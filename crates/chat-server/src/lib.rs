@@ -4,6 +4,7 @@
 
 pub mod api_error;
 pub mod auth;
+pub mod bot;
 pub mod clock;
 pub mod config;
 pub mod edge;
@@ -26,7 +27,7 @@ pub use config::Config;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use hub::Hub;
 use journal::Journal;
 use state::AppState;
@@ -71,6 +72,14 @@ impl Server {
             .context("loading open pairs")?,
         );
         let auth = auth::Authenticator::from_config(&config)?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let bot = bot::Bot::start(
+            &config,
+            store.clone(),
+            metrics.clone(),
+            &background,
+            shutdown.clone(),
+        )?;
         let state = Arc::new(AppState::new(state::Parts {
             config,
             auth,
@@ -80,6 +89,8 @@ impl Server {
             metrics,
             roster,
             pairing: pairing.clone(),
+            bot,
+            shutdown,
         }));
         background.spawn(pairing.run_timers(state.shutdown.clone()));
         background.spawn(identity::sweep_sessions(
@@ -103,6 +114,7 @@ impl Server {
         Router::new()
             .route("/ws", get(ws::upgrade))
             .route("/api/me", get(http::me))
+            .route("/telegram/webhook", post(http::telegram_webhook))
             .route("/api/rooms", get(http::list_rooms))
             .route("/api/rooms/{room}/messages", get(http::room_messages))
             .route("/api/admin/reports", get(http::admin_reports))

@@ -23,6 +23,15 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// How a Bot API call ended: `sent`, `failed` (given up after its retries or refused),
+/// `unreachable` (the user blocked the bot), `dropped` (the queue was full).
+const CALL_OUTCOMES: [&str; 4] = ["sent", "failed", "unreachable", "dropped"];
+
 /// Every metric the server keeps. Updating one is an atomic operation.
 pub struct Metrics {
     registry: Registry,
@@ -40,6 +49,9 @@ pub struct Metrics {
     pairs_closed: Family<ReasonLabel, Counter>,
     match_wait_seconds: Histogram,
     pub reports: Counter,
+    /// Updates the Telegram webhook received (with the right secret).
+    pub telegram_updates: Counter,
+    telegram_calls: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -59,6 +71,8 @@ impl Default for Metrics {
         // 10 ms to ~5.5 min.
         let match_wait_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let reports = Counter::default();
+        let telegram_updates = Counter::default();
+        let telegram_calls = Family::<OutcomeLabel, Counter>::default();
         let mut registry = Registry::with_prefix("chat");
         registry.register(
             "match_queue",
@@ -77,6 +91,19 @@ impl Default for Metrics {
             match_wait_seconds.clone(),
         );
         registry.register("reports", "Reports received", reports.clone());
+        registry.register(
+            "telegram_updates",
+            "Telegram webhook updates received",
+            telegram_updates.clone(),
+        );
+        registry.register(
+            "telegram_calls",
+            "Bot API calls, by how they ended",
+            telegram_calls.clone(),
+        );
+        for outcome in CALL_OUTCOMES {
+            let _ = telegram_calls.get_or_create(&OutcomeLabel { outcome });
+        }
         for reason in CloseReason::ALL {
             let _ = pairs_closed.get_or_create(&ReasonLabel {
                 reason: reason.as_str(),
@@ -138,12 +165,21 @@ impl Default for Metrics {
             pairs_opened,
             pairs_closed,
             match_wait_seconds,
+            telegram_updates,
+            telegram_calls,
             reports,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a Bot API call by how it ended (one of [`CALL_OUTCOMES`]).
+    pub fn telegram_call(&self, outcome: &'static str) {
+        self.telegram_calls
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
     /// Counts an `error` frame sent to a client.
     pub fn error(&self, code: ErrorCode) {
         self.errors

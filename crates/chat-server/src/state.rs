@@ -1,6 +1,7 @@
 //! What every request handler and connection shares.
 
 use crate::auth::Authenticator;
+use crate::bot::Bot;
 use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub roster: Arc<dyn Roster>,
     /// The stranger queue and the open pairs.
     pub pairing: Arc<dyn Pairing>,
+    /// The Telegram bot, when one is configured.
+    pub bot: Option<Arc<Bot>>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for their close frames.
@@ -43,6 +46,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     pub roster: Arc<dyn Roster>,
     pub pairing: Arc<dyn Pairing>,
+    pub bot: Option<Arc<Bot>>,
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -56,6 +61,8 @@ impl AppState {
             metrics,
             roster,
             pairing,
+            bot,
+            shutdown,
         } = parts;
         AppState {
             config,
@@ -66,7 +73,8 @@ impl AppState {
             metrics,
             roster,
             pairing,
-            shutdown: CancellationToken::new(),
+            bot,
+            shutdown,
             connections: TaskTracker::new(),
             next_conn: AtomicU64::new(1),
         }

@@ -6,6 +6,7 @@ mod messages;
 mod metrics;
 mod reports;
 mod rooms;
+mod telegram_webhook;
 
 pub use health::healthz;
 pub use me::me;
@@ -13,6 +14,7 @@ pub use messages::room_messages;
 pub use metrics::metrics;
 pub use reports::admin_reports;
 pub use rooms::list_rooms;
+pub use telegram_webhook::telegram_webhook;
 
 use std::path::Path;
 use tower_http::services::{ServeDir, ServeFile};

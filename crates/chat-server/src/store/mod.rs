@@ -13,7 +13,7 @@ mod sqlite;
 
 pub use postgres::PgStore;
 pub use private::{CloseReason, Conversations, Moderation, PairRecord, Report, Seat};
-pub use profiles::{Profiles, TelegramProfile};
+pub use profiles::{BotUser, BotUsers, Profiles, TelegramProfile};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -62,9 +62,9 @@ pub struct StoredSession {
 }
 
 /// Durable history and sessions, and (through its supertraits) private conversations,
-/// moderation and Telegram profiles.
+/// moderation, Telegram profiles and the bot's users.
 #[async_trait]
-pub trait Store: Conversations + Moderation + Profiles + Send + Sync + 'static {
+pub trait Store: Conversations + Moderation + Profiles + BotUsers + Send + Sync + 'static {
     /// Stores a batch atomically, giving each message the next `seq` of its room.
     /// Returns the stored messages in the batch's order.
     async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;

@@ -4,10 +4,11 @@
 //! The statements are written so that both databases read them alike: `$N` parameters
 //! (SQLite numbers named `$N` parameters by first appearance, so they must first appear
 //! in order), booleans compared with `NOT` and combined with `AND`, counts instead of
-//! casts. The macro implements the three traits for a store type with a `pool` field.
+//! casts. The macro implements the four traits for a store type with a `pool` field.
 
 /// Implements [`Conversations`](crate::store::Conversations),
-/// [`Moderation`](crate::store::Moderation) and [`Profiles`](crate::store::Profiles) for a store with a `pool` field.
+/// [`Moderation`](crate::store::Moderation), [`Profiles`](crate::store::Profiles) and
+/// [`BotUsers`](crate::store::BotUsers) for a store with a `pool` field.
 macro_rules! impl_private_store {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -262,6 +263,59 @@ macro_rules! impl_private_store {
                     telegram_id,
                     username,
                     photo_url,
+                }))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::BotUsers for $store {
+            async fn bot_started(&self, telegram_id: i64) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO bot_users (telegram_id, started, muted, unreachable, updated_ms) \
+                     VALUES ($1, TRUE, FALSE, FALSE, $2) ON CONFLICT (telegram_id) DO UPDATE SET \
+                     started = TRUE, unreachable = FALSE, updated_ms = excluded.updated_ms",
+                )
+                .bind(telegram_id)
+                .bind(crate::clock::now_ms())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_bot_muted(&self, telegram_id: i64, muted: bool) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO bot_users (telegram_id, started, muted, unreachable, updated_ms) \
+                     VALUES ($1, TRUE, $2, FALSE, $3) ON CONFLICT (telegram_id) DO UPDATE SET \
+                     started = TRUE, muted = excluded.muted, unreachable = FALSE, updated_ms = excluded.updated_ms",
+                )
+                .bind(telegram_id)
+                .bind(muted)
+                .bind(crate::clock::now_ms())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn bot_unreachable(&self, telegram_id: i64) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE bot_users SET unreachable = TRUE, updated_ms = $1 WHERE telegram_id = $2")
+                    .bind(crate::clock::now_ms())
+                    .bind(telegram_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn bot_user(&self, telegram_id: i64) -> Result<Option<$crate::store::BotUser>, $crate::store::StoreError> {
+                let found: Option<(bool, bool, bool)> = sqlx::query_as(
+                    "SELECT started, muted, unreachable FROM bot_users WHERE telegram_id = $1",
+                )
+                .bind(telegram_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.map(|(started, muted, unreachable)| $crate::store::BotUser {
+                    started,
+                    muted,
+                    unreachable,
                 }))
             }
         }

@@ -25,3 +25,30 @@ pub trait Profiles: Send + Sync {
 
     async fn telegram_profile(&self, user_id: &str) -> Result<Option<TelegramProfile>, StoreError>;
 }
+
+/// What the bot knows about a Telegram user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BotUser {
+    /// They pressed Start (or sent any command): the bot may write to them.
+    pub started: bool,
+    /// They asked for no notifications (`/mute`).
+    pub muted: bool,
+    /// Telegram refused a message to them (they blocked the bot): not tried again until
+    /// they talk to the bot again.
+    pub unreachable: bool,
+}
+
+/// The bot's users, by Telegram id.
+#[async_trait]
+pub trait BotUsers: Send + Sync {
+    /// They talked to the bot: started, and reachable again.
+    async fn bot_started(&self, telegram_id: i64) -> Result<(), StoreError>;
+
+    /// `/mute` or `/unmute` (which also count as talking to the bot).
+    async fn set_bot_muted(&self, telegram_id: i64, muted: bool) -> Result<(), StoreError>;
+
+    /// Telegram refused a message to them.
+    async fn bot_unreachable(&self, telegram_id: i64) -> Result<(), StoreError>;
+
+    async fn bot_user(&self, telegram_id: i64) -> Result<Option<BotUser>, StoreError>;
+}

@@ -1,0 +1,92 @@
+//! The Telegram bot behind the Mini App: how people find the app (commands answered
+//! with a button that opens it). Its calls go through [`queue`], so Telegram being slow
+//! or down never slows the chat.
+//!
+//! On when the server has a bot token, a public URL and a webhook secret; Telegram then
+//! posts updates to `POST /telegram/webhook` (see `http::telegram_webhook`).
+
+pub mod api;
+pub mod commands;
+pub mod queue;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use api::BotApi;
+use queue::{BotQueue, Call};
+use serde_json::Value;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The bot: its settings, its queue of calls, and the users who started it.
+pub struct Bot {
+    public_url: String,
+    secret: String,
+    queue: BotQueue,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Bot {
+    /// The bot `config` describes, started, or `None` when it describes none (a bot
+    /// token, `--public-url` and `--telegram-webhook-secret` are all needed).
+    pub fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Option<Arc<Bot>>> {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        let (Some(token), Some(public_url), Some(secret)) = (
+            set(&config.telegram_bot_token),
+            set(&config.public_url),
+            set(&config.telegram_webhook_secret),
+        ) else {
+            return Ok(None);
+        };
+        let api = BotApi::new(&config.telegram_api_url, &token)?;
+        let queue = BotQueue::start(api, store.clone(), metrics.clone(), tracker, stop);
+        Ok(Some(Arc::new(Bot {
+            public_url,
+            secret,
+            queue,
+            store,
+            metrics,
+        })))
+    }
+
+    /// Whether a webhook request carries the secret (compared in constant time).
+    pub fn is_from_telegram(&self, given: Option<&[u8]>) -> bool {
+        given.is_some_and(|given| bool::from(given.ct_eq(self.secret.as_bytes())))
+    }
+
+    /// Handles one Update: a command gets its reply; the rest is ignored.
+    pub async fn handle(&self, update: Value) {
+        self.metrics.telegram_updates.inc();
+        let message = &update["message"];
+        let (Some(text), Some(chat_id), Some(from)) = (
+            message["text"].as_str(),
+            message["chat"]["id"].as_i64(),
+            message["from"]["id"].as_i64(),
+        ) else {
+            return;
+        };
+        let command = commands::parse(text);
+        let remembered = match command {
+            commands::Command::Mute => self.store.set_bot_muted(from, true).await,
+            commands::Command::Unmute => self.store.set_bot_muted(from, false).await,
+            _ => self.store.bot_started(from).await,
+        };
+        if let Err(err) = remembered {
+            tracing::warn!(error = %err, "cannot remember a Telegram user's bot settings");
+        }
+        self.queue.submit(Call {
+            method: "sendMessage",
+            body: commands::reply(&command, chat_id, &self.public_url),
+            telegram_id: Some(from),
+        });
+    }
+}

@@ -1,0 +1,278 @@
+//! The Telegram bot against a stand-in Bot API in the test process, which records every
+//! call and answers as the Bot API does (a `429` with `retry_after`, a `403` for a user
+//! who blocked the bot, when told to).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use common::{Backend, TestServer, WAIT};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+const BOT: &str = "4242:bot-test-token";
+const SECRET: &str = "webhook-secret-for-tests";
+const PUBLIC: &str = "https://chat.example";
+
+/// The stand-in: records `(method, body)`, answers from a script, then `ok`.
+#[derive(Default)]
+struct StandIn {
+    calls: Mutex<Vec<(String, Value)>>,
+    script: Mutex<VecDeque<(StatusCode, Value)>>,
+    called: Notify,
+}
+
+impl StandIn {
+    async fn start() -> (Arc<StandIn>, String) {
+        let stand_in = Arc::new(StandIn::default());
+        let router = axum::Router::new()
+            .route("/{bot}/{method}", post(answer))
+            .with_state(stand_in.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (stand_in, url)
+    }
+
+    fn then_answer(&self, status: u16, body: Value) {
+        self.script
+            .lock()
+            .unwrap()
+            .push_back((StatusCode::from_u16(status).unwrap(), body));
+    }
+
+    /// Waits until `n` calls were made and returns them all.
+    async fn calls(&self, n: usize) -> Vec<(String, Value)> {
+        tokio::time::timeout(WAIT * 2, async {
+            loop {
+                let notified = self.called.notified();
+                {
+                    let calls = self.calls.lock().unwrap();
+                    if calls.len() >= n {
+                        return calls.clone();
+                    }
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {n} Bot API calls"))
+    }
+}
+
+async fn answer(
+    State(stand_in): State<Arc<StandIn>>,
+    Path((bot, method)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    assert_eq!(bot, format!("bot{BOT}"));
+    stand_in.calls.lock().unwrap().push((method, body));
+    stand_in.called.notify_waiters();
+    let scripted = stand_in.script.lock().unwrap().pop_front();
+    match scripted {
+        Some((status, body)) => (status, Json(body)),
+        None => (
+            StatusCode::OK,
+            Json(json!({"ok": true, "result": {"message_id": 1}})),
+        ),
+    }
+}
+
+async fn bot_server(backend: &Backend, api_url: &str) -> TestServer {
+    let api_url = api_url.to_owned();
+    TestServer::with(backend, move |c| {
+        c.telegram_bot_token = Some(BOT.into());
+        c.public_url = Some(PUBLIC.into());
+        c.telegram_webhook_secret = Some(SECRET.into());
+        c.telegram_api_url = api_url;
+        c.allow_anonymous = Some(true);
+    })
+    .await
+}
+
+/// Posts an Update to the webhook, with `secret` in the header (or none): the status.
+async fn post_update(addr: SocketAddr, secret: Option<&str>, update: &Value) -> u16 {
+    let body = update.to_string();
+    let mut request = format!(
+        "POST /telegram/webhook HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(secret) = secret {
+        request.push_str(&format!("X-Telegram-Bot-Api-Secret-Token: {secret}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+fn command(from: i64, text: &str) -> Value {
+    json!({
+        "update_id": 1,
+        "message": {
+            "message_id": 7,
+            "from": {"id": from, "is_bot": false, "first_name": "Tess"},
+            "chat": {"id": from, "type": "private"},
+            "date": 1_700_000_000,
+            "text": text,
+        }
+    })
+}
+
+fn button(call: &(String, Value)) -> String {
+    assert_eq!(call.0, "sendMessage");
+    call.1["reply_markup"]["inline_keyboard"][0][0]["web_app"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn the_webhook_needs_the_secret(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    assert_eq!(
+        post_update(server.addr, None, &command(1, "/start")).await,
+        401
+    );
+    assert_eq!(
+        post_update(server.addr, Some("wrong"), &command(1, "/start")).await,
+        401
+    );
+    // Nothing came of those: the first call the bot makes answers the next update.
+    assert_eq!(
+        post_update(server.addr, Some(SECRET), &command(1, "/help")).await,
+        200
+    );
+    let calls = stand_in.calls(1).await;
+    assert!(
+        calls[0].1["text"].as_str().unwrap().contains("/mute"),
+        "{calls:?}"
+    );
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_telegram_updates_total 1\n"),
+        "{metrics}"
+    );
+}
+
+async fn each_command_answers_with_a_button_to_the_app(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    let texts = [
+        "/start",
+        "/start lobby",
+        "/chat",
+        "/mute",
+        "/help",
+        "/unmute",
+    ];
+    for (n, text) in texts.iter().enumerate() {
+        assert_eq!(
+            post_update(server.addr, Some(SECRET), &command(9, text)).await,
+            200
+        );
+        // One at a time, so the replies are in order.
+        stand_in.calls(n + 1).await;
+    }
+    let calls = stand_in.calls(texts.len()).await;
+    let urls: Vec<String> = calls.iter().map(button).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://chat.example/",
+            "https://chat.example/?startapp=lobby",
+            "https://chat.example/?startapp=stranger",
+            "https://chat.example/",
+            "https://chat.example/",
+            "https://chat.example/",
+        ]
+    );
+    assert!(calls.iter().all(|(_, body)| body["chat_id"] == 9));
+    assert!(calls[3].1["text"].as_str().unwrap().contains("off"));
+    let store = chat_server::store::open(&backend.url).await.unwrap();
+    let user = store.bot_user(9).await.unwrap().unwrap();
+    assert!(user.started && !user.muted, "{user:?}");
+}
+
+async fn a_429_is_retried_after_retry_after(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    stand_in.then_answer(
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
+               "parameters": {"retry_after": 1}}),
+    );
+    post_update(server.addr, Some(SECRET), &command(5, "/start")).await;
+    let calls = stand_in.calls(2).await;
+    assert_eq!(calls[0], calls[1], "the same call again");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_telegram_calls_total{outcome=\"sent\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+async fn a_user_who_blocked_the_bot_is_remembered(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    stand_in.then_answer(
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    );
+    post_update(server.addr, Some(SECRET), &command(6, "/start")).await;
+    stand_in.calls(1).await;
+    let store = chat_server::store::open(&backend.url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let user = store.bot_user(6).await.unwrap().unwrap();
+        if user.unreachable {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never unreachable");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Talking to the bot again makes them reachable again.
+    post_update(server.addr, Some(SECRET), &command(6, "/help")).await;
+    stand_in.calls(2).await;
+    assert!(!store.bot_user(6).await.unwrap().unwrap().unreachable);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_telegram_calls_total{outcome=\"unreachable\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+async fn without_a_bot_the_webhook_is_not_there(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    assert_eq!(
+        post_update(server.addr, Some(SECRET), &command(1, "/start")).await,
+        404
+    );
+}
+
+on_each_database!(
+    the_webhook_needs_the_secret,
+    each_command_answers_with_a_button_to_the_app,
+    a_429_is_retried_after_retry_after,
+    a_user_who_blocked_the_bot_is_remembered,
+    without_a_bot_the_webhook_is_not_there,
+);
