@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
 use crate::outgoing::encode;
 use crate::store::{NewMessage, Store};
-use chat_protocol::{ErrorCode, ServerFrame, User};
+use chat_protocol::{ErrorCode, Message, ServerFrame, User};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
@@ -44,6 +44,13 @@ enum Command {
     Barrier(oneshot::Sender<()>),
 }
 
+/// Told of every message once it is stored, before it is delivered (the Telegram bot
+/// notifies the offline recipients of private messages). Called on the writer's path:
+/// it must only look and queue, never wait.
+pub trait CommitObserver: Send + Sync {
+    fn committed(&self, message: &Message);
+}
+
 /// The journal is gone: the server is shutting down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is shutting down")]
@@ -62,10 +69,11 @@ impl Journal {
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
+        observer: Option<Arc<dyn CommitObserver>>,
         tracker: &TaskTracker,
     ) -> Journal {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tracker.spawn(run_writer(rx, store, hub, metrics));
+        tracker.spawn(run_writer(rx, store, hub, metrics, observer));
         Journal { tx }
     }
 
@@ -94,6 +102,7 @@ async fn run_writer(
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
+    observer: Option<Arc<dyn CommitObserver>>,
 ) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut ids = ulid::Generator::new();
@@ -121,7 +130,15 @@ async fn run_writer(
             }
         }
         if !batch.is_empty() {
-            store_and_deliver(store.as_ref(), &hub, &metrics, batch, senders).await;
+            store_and_deliver(
+                store.as_ref(),
+                &hub,
+                &metrics,
+                observer.as_deref(),
+                batch,
+                senders,
+            )
+            .await;
         }
         for done in barriers {
             let _ = done.send(());
@@ -133,6 +150,7 @@ async fn store_and_deliver(
     store: &dyn Store,
     hub: &Hub,
     metrics: &Metrics,
+    observer: Option<&dyn CommitObserver>,
     batch: Vec<NewMessage>,
     senders: Vec<Option<Sender>>,
 ) {
@@ -145,6 +163,9 @@ async fn store_and_deliver(
             // everything this commit holds for it.
             let mut dirty = Vec::new();
             for (message, sender) in stored.into_iter().zip(senders) {
+                if let Some(observer) = observer {
+                    observer.committed(&message);
+                }
                 let origin = sender.map(|s| Origin {
                     conn: s.conn,
                     client_ref: s.client_ref,

@@ -54,8 +54,26 @@ impl Server {
         let metrics = Arc::new(metrics::Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let background = TaskTracker::new();
-        let journal = Journal::start(store.clone(), hub.clone(), metrics.clone(), &background);
         let roster: Arc<dyn roster::Roster> = Arc::new(roster::LocalRoster::default());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let bot = bot::Bot::start(
+            &config,
+            store.clone(),
+            metrics.clone(),
+            roster.clone(),
+            &background,
+            shutdown.clone(),
+        )?;
+        let observer = bot
+            .clone()
+            .map(|bot| bot as Arc<dyn journal::CommitObserver>);
+        let journal = Journal::start(
+            store.clone(),
+            hub.clone(),
+            metrics.clone(),
+            observer,
+            &background,
+        );
         let settings = pairing::PairingSettings {
             widen_after: config.pair_widen_after,
             grace: config.pair_grace,
@@ -72,14 +90,6 @@ impl Server {
             .context("loading open pairs")?,
         );
         let auth = auth::Authenticator::from_config(&config)?;
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let bot = bot::Bot::start(
-            &config,
-            store.clone(),
-            metrics.clone(),
-            &background,
-            shutdown.clone(),
-        )?;
         let state = Arc::new(AppState::new(state::Parts {
             config,
             auth,

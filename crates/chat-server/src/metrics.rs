@@ -52,6 +52,7 @@ pub struct Metrics {
     /// Updates the Telegram webhook received (with the right secret).
     pub telegram_updates: Counter,
     telegram_calls: Family<OutcomeLabel, Counter>,
+    telegram_notifications: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +74,7 @@ impl Default for Metrics {
         let reports = Counter::default();
         let telegram_updates = Counter::default();
         let telegram_calls = Family::<OutcomeLabel, Counter>::default();
+        let telegram_notifications = Family::<OutcomeLabel, Counter>::default();
         let mut registry = Registry::with_prefix("chat");
         registry.register(
             "match_queue",
@@ -101,6 +103,14 @@ impl Default for Metrics {
             "Bot API calls, by how they ended",
             telegram_calls.clone(),
         );
+        registry.register(
+            "telegram_notifications",
+            "Notifications of private messages: queued for the bot, or suppressed (recipient online, muted, unreachable, already told, or a full queue)",
+            telegram_notifications.clone(),
+        );
+        for outcome in ["queued", "suppressed"] {
+            let _ = telegram_notifications.get_or_create(&OutcomeLabel { outcome });
+        }
         for outcome in CALL_OUTCOMES {
             let _ = telegram_calls.get_or_create(&OutcomeLabel { outcome });
         }
@@ -167,12 +177,20 @@ impl Default for Metrics {
             match_wait_seconds,
             telegram_updates,
             telegram_calls,
+            telegram_notifications,
             reports,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a notification: `queued` or `suppressed`.
+    pub fn telegram_notification(&self, outcome: &'static str) {
+        self.telegram_notifications
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
     /// Counts a Bot API call by how it ended (one of [`CALL_OUTCOMES`]).
     pub fn telegram_call(&self, outcome: &'static str) {
         self.telegram_calls

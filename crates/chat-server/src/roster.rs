@@ -95,6 +95,8 @@ pub trait Roster: Send + Sync {
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool;
     /// Whether a connection of the user is open.
     fn is_connected(&self, user_id: &str, conn: ConnId) -> bool;
+    /// Whether the user has any connection open.
+    fn is_online(&self, user_id: &str) -> bool;
 }
 
 /// The roster of one process.
@@ -145,6 +147,12 @@ impl Roster for LocalRoster {
         self.lock()
             .get(user_id)
             .is_some_and(|conns| conns.iter().any(|(c, tx)| *c == conn && tx.is_open()))
+    }
+
+    fn is_online(&self, user_id: &str) -> bool {
+        self.lock()
+            .get(user_id)
+            .is_some_and(|conns| conns.iter().any(|(_, tx)| tx.is_open()))
     }
 
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool {

@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use common::{Backend, TestServer, WAIT};
+use chat_server::auth::telegram::{sign_init_data, url_encode};
+use common::{Backend, Client, TestServer, WAIT};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -261,6 +262,116 @@ async fn a_user_who_blocked_the_bot_is_remembered(backend: Backend) {
     );
 }
 
+/// A Telegram user, signed in with initData for the test bot.
+async fn telegram_user(server: &TestServer, id: i64, name: &str) -> Client {
+    let user = format!(r#"{{"id":{id},"first_name":"{name}"}}"#);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let init_data = sign_init_data(BOT, &[("user", &user), ("auth_date", &now)]);
+    server
+        .connect_query(&format!("?tg={}", url_encode(&init_data)))
+        .await
+}
+
+/// A Telegram user who has been in the app and closed it again.
+async fn gone_telegram_user(server: &TestServer, id: i64, online_after: usize) {
+    let client = telegram_user(server, id, &format!("T{id}")).await;
+    drop(client);
+    server.wait_for_connections(online_after).await;
+}
+
+async fn started(server: &TestServer, stand_in: &StandIn, ids: &[i64]) -> usize {
+    let before = stand_in.calls.lock().unwrap().len();
+    for id in ids {
+        post_update(server.addr, Some(SECRET), &command(*id, "/start")).await;
+    }
+    stand_in.calls(before + ids.len()).await;
+    before + ids.len()
+}
+
+async fn a_dm_to_an_offline_telegram_user_is_notified_once_until_they_come_back(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    let mut n = started(&server, &stand_in, &[901, 902]).await;
+    let mut ada = server.known_user("Ada").await;
+    gone_telegram_user(&server, 901, 1).await;
+    gone_telegram_user(&server, 902, 1).await;
+    for text in ["hello there", "are you there?", "hello?"] {
+        ada.dm("tg_901", text, None).await;
+    }
+    // The notifier works in order: Zed's notification after Tess's proves there was one
+    // for Tess, not three.
+    ada.dm("tg_902", "probe", None).await;
+    let calls = stand_in.calls(n + 2).await;
+    assert_eq!(calls[n].1["chat_id"], 901);
+    assert_eq!(calls[n].1["text"], "Ada: hello there");
+    let room = chat_protocol::validate::direct_room(&ada.user.id, "tg_901");
+    assert_eq!(
+        button(&calls[n]),
+        format!("{PUBLIC}/?startapp={}", url_encode(&room))
+    );
+    assert_eq!(calls[n + 1].1["chat_id"], 902, "{calls:?}");
+    n += 2;
+    // Tess opens the app and closes it: the next message is notified again.
+    gone_telegram_user(&server, 901, 1).await;
+    ada.dm("tg_901", "back again", None).await;
+    let calls = stand_in.calls(n + 1).await;
+    assert_eq!(calls[n].1["chat_id"], 901);
+    assert_eq!(calls[n].1["text"], "Ada: back again");
+}
+
+async fn no_notification_while_online_muted_or_never_started(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    let n = started(&server, &stand_in, &[901, 902]).await;
+    post_update(server.addr, Some(SECRET), &command(903, "/mute")).await;
+    stand_in.calls(n + 1).await;
+    let n = n + 1;
+    let mut ada = server.known_user("Ada").await;
+    let _tess_online = telegram_user(&server, 901, "Tess").await;
+    gone_telegram_user(&server, 902, 2).await;
+    gone_telegram_user(&server, 903, 2).await;
+    gone_telegram_user(&server, 904, 2).await;
+    for to in ["tg_901", "tg_903", "tg_904"] {
+        ada.dm(to, "psst", None).await;
+    }
+    ada.dm("tg_902", "probe", None).await;
+    let calls = stand_in.calls(n + 1).await;
+    assert_eq!(calls[n].1["chat_id"], 902, "only the probe: {calls:?}");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_telegram_notifications_total{outcome=\"suppressed\"} 3\n"),
+        "{metrics}"
+    );
+}
+
+async fn a_stranger_is_notified_without_a_name_or_a_word(backend: Backend) {
+    let (stand_in, api) = StandIn::start().await;
+    let server = bot_server(&backend, &api).await;
+    let n = started(&server, &stand_in, &[901]).await;
+    let mut ada = server.known_user("Ada").await;
+    let mut tess = telegram_user(&server, 901, "Tess").await;
+    tess.queue(&[]).await;
+    ada.queue(&[]).await;
+    let pair = ada.matched().await;
+    tess.matched().await;
+    drop(tess);
+    server.wait_for_connections(1).await;
+    ada.say(&pair.room, "my secret words", None).await;
+    let calls = stand_in.calls(n + 1).await;
+    let body = &calls[n].1;
+    assert_eq!(body["chat_id"], 901);
+    assert_eq!(body["text"], "The stranger wrote to you.");
+    let shown = body.to_string();
+    assert!(
+        !shown.contains("Ada") && !shown.contains("secret"),
+        "{shown}"
+    );
+}
+
 async fn without_a_bot_the_webhook_is_not_there(backend: Backend) {
     let server = TestServer::start(&backend).await;
     assert_eq!(
@@ -275,4 +386,7 @@ on_each_database!(
     a_429_is_retried_after_retry_after,
     a_user_who_blocked_the_bot_is_remembered,
     without_a_bot_the_webhook_is_not_there,
+    a_dm_to_an_offline_telegram_user_is_notified_once_until_they_come_back,
+    no_notification_while_online_muted_or_never_started,
+    a_stranger_is_notified_without_a_name_or_a_word,
 );

@@ -1,22 +1,30 @@
 //! The Telegram bot behind the Mini App: how people find the app (commands answered
-//! with a button that opens it). Its calls go through [`queue`], so Telegram being slow
-//! or down never slows the chat.
+//! with a button that opens it) and how they learn that someone wrote while it was
+//! closed ([`notify`]). Its calls go through [`queue`], so Telegram being slow or down
+//! never slows the chat.
 //!
 //! On when the server has a bot token, a public URL and a webhook secret; Telegram then
 //! posts updates to `POST /telegram/webhook` (see `http::telegram_webhook`).
 
 pub mod api;
 pub mod commands;
+pub mod notify;
 pub mod queue;
 
 use crate::config::Config;
+use crate::journal::CommitObserver;
 use crate::metrics::Metrics;
+use crate::roster::Roster;
 use crate::store::Store;
 use api::BotApi;
+use chat_protocol::Message;
 use queue::{BotQueue, Call};
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::Mutex;
 use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,6 +35,11 @@ pub struct Bot {
     queue: BotQueue,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    roster: Arc<dyn Roster>,
+    /// Private messages on their way to [`notify::run`].
+    private_messages: mpsc::Sender<Message>,
+    /// The conversations each user was told about since they last opened the app.
+    notified: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl Bot {
@@ -36,6 +49,7 @@ impl Bot {
         config: &Config,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
+        roster: Arc<dyn Roster>,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Arc<Bot>>> {
@@ -48,14 +62,28 @@ impl Bot {
             return Ok(None);
         };
         let api = BotApi::new(&config.telegram_api_url, &token)?;
-        let queue = BotQueue::start(api, store.clone(), metrics.clone(), tracker, stop);
-        Ok(Some(Arc::new(Bot {
+        let queue = BotQueue::start(api, store.clone(), metrics.clone(), tracker, stop.clone());
+        let (private_messages, received) = mpsc::channel(notify::QUEUE_DEPTH);
+        let bot = Arc::new(Bot {
             public_url,
             secret,
             queue,
             store,
             metrics,
-        })))
+            roster,
+            private_messages,
+            notified: Mutex::new(HashMap::new()),
+        });
+        tracker.spawn(notify::run(bot.clone(), received, stop));
+        Ok(Some(bot))
+    }
+
+    /// A connection of `user_id` opened: they will be told about new messages again.
+    pub fn opened_app(&self, user_id: &str) {
+        self.notified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(user_id);
     }
 
     /// Whether a webhook request carries the secret (compared in constant time).
@@ -88,5 +116,16 @@ impl Bot {
             body: commands::reply(&command, chat_id, &self.public_url),
             telegram_id: Some(from),
         });
+    }
+}
+
+impl CommitObserver for Bot {
+    fn committed(&self, message: &Message) {
+        if !message.room.starts_with('~') {
+            return;
+        }
+        if self.private_messages.try_send(message.clone()).is_err() {
+            self.metrics.telegram_notification("suppressed");
+        }
     }
 }

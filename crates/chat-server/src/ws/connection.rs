@@ -64,6 +64,9 @@ where
     let user_id = identity.user.id.clone();
     let controls = Arc::new(Mailbox::default());
     app.roster.connect(&user_id, conn, controls.clone());
+    if let Some(bot) = &app.bot {
+        bot.opened_app(&user_id);
+    }
 
     let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
     let ending = read_until_closed(&mut handler, &app, &outbox, &controls).await;
