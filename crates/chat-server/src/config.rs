@@ -14,6 +14,10 @@ use std::time::Duration;
     about = "Real-time multi-room chat server"
 )]
 pub struct Config {
+    /// Something to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -133,6 +137,24 @@ pub struct Config {
     /// How long shutdown waits for sockets to close and writes to be stored.
     #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+/// What `chat-server` can do besides serving (which it does without a command).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// The Telegram bot.
+    Telegram {
+        #[command(subcommand)]
+        action: TelegramAction,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TelegramAction {
+    /// Registers the webhook (with its secret), the menu button and the command list;
+    /// changes only what differs. Needs the bot token, `--public-url` and
+    /// `--telegram-webhook-secret` (given before `telegram`, or as environment variables).
+    Setup,
 }
 
 impl Config {

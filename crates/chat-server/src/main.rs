@@ -1,6 +1,7 @@
 //! `chat-server`: parse the configuration, log, serve, and exit 0 after a clean shutdown.
 
 use anyhow::Context;
+use chat_server::config::{Command, TelegramAction};
 use chat_server::{Config, Server};
 use clap::Parser;
 use std::process::ExitCode;
@@ -25,6 +26,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(Command::Telegram {
+        action: TelegramAction::Setup,
+    }) = &config.command
+    {
+        return telegram_setup(&config).await;
+    }
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;
@@ -33,6 +40,31 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("listening on http://{addr} (WebSocket at ws://{addr}/ws)");
     server.serve(listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// `chat-server telegram setup`: prints what it changed.
+async fn telegram_setup(config: &Config) -> anyhow::Result<()> {
+    let needed = |value: &Option<String>, what: &str| {
+        value
+            .clone()
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("telegram setup needs {what}"))
+    };
+    let token = needed(
+        &config.telegram_bot_token,
+        "the bot token (CHAT_TELEGRAM_BOT_TOKEN)",
+    )?;
+    let public_url = needed(&config.public_url, "the app's address (CHAT_PUBLIC_URL)")?;
+    let secret = needed(
+        &config.telegram_webhook_secret,
+        "a webhook secret (CHAT_TELEGRAM_WEBHOOK_SECRET)",
+    )?;
+    chat_server::bot::check_secret(&secret)?;
+    let api = chat_server::bot::api::BotApi::new(&config.telegram_api_url, &token)?;
+    for line in chat_server::bot::setup::run(&api, &public_url, &secret).await? {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -28,6 +28,7 @@ const PUBLIC: &str = "https://chat.example";
 struct StandIn {
     calls: Mutex<Vec<(String, Value)>>,
     script: Mutex<VecDeque<(StatusCode, Value)>>,
+    settings: Mutex<std::collections::HashMap<String, Value>>,
     called: Notify,
 }
 
@@ -75,15 +76,49 @@ async fn answer(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     assert_eq!(bot, format!("bot{BOT}"));
-    stand_in.calls.lock().unwrap().push((method, body));
+    stand_in
+        .calls
+        .lock()
+        .unwrap()
+        .push((method.clone(), body.clone()));
     stand_in.called.notify_waiters();
     let scripted = stand_in.script.lock().unwrap().pop_front();
-    match scripted {
-        Some((status, body)) => (status, Json(body)),
-        None => (
-            StatusCode::OK,
-            Json(json!({"ok": true, "result": {"message_id": 1}})),
-        ),
+    if let Some((status, body)) = scripted {
+        return (status, Json(body));
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"ok": true, "result": stand_in.settings(&method, &body)})),
+    )
+}
+
+impl StandIn {
+    /// The Bot API's settings methods, remembered as Telegram remembers them (the
+    /// webhook's secret is never shown back).
+    fn settings(&self, method: &str, body: &Value) -> Value {
+        let mut settings = self.settings.lock().unwrap();
+        let mut set = |key: &str, value: Value| {
+            settings.insert(key.to_owned(), value);
+            json!(true)
+        };
+        match method {
+            "setWebhook" => set(
+                "webhook",
+                json!({"url": body["url"], "allowed_updates": body["allowed_updates"], "pending_update_count": 0}),
+            ),
+            "setChatMenuButton" => set("menu", body["menu_button"].clone()),
+            "setMyCommands" => set("commands", body["commands"].clone()),
+            "getWebhookInfo" => settings
+                .get("webhook")
+                .cloned()
+                .unwrap_or(json!({"url": "", "pending_update_count": 0})),
+            "getChatMenuButton" => settings
+                .get("menu")
+                .cloned()
+                .unwrap_or(json!({"type": "default"})),
+            "getMyCommands" => settings.get("commands").cloned().unwrap_or(json!([])),
+            _ => json!({"message_id": 1}),
+        }
     }
 }
 
@@ -370,6 +405,62 @@ async fn a_stranger_is_notified_without_a_name_or_a_word(backend: Backend) {
         !shown.contains("Ada") && !shown.contains("secret"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn telegram_setup_sets_what_differs_and_a_second_run_changes_nothing() {
+    let (stand_in, api_url) = StandIn::start().await;
+    let api = chat_server::bot::api::BotApi::new(&api_url, BOT).unwrap();
+    let first = chat_server::bot::setup::run(&api, PUBLIC, SECRET)
+        .await
+        .unwrap();
+    let calls = stand_in.calls(6).await;
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "getWebhookInfo",
+            "setWebhook",
+            "getChatMenuButton",
+            "setChatMenuButton",
+            "getMyCommands",
+            "setMyCommands"
+        ]
+    );
+    assert_eq!(calls[1].1["secret_token"], SECRET);
+    assert!(
+        calls[1].1["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://chat.example/telegram/webhook?v=")
+    );
+    assert_eq!(
+        calls[3].1["menu_button"]["web_app"]["url"],
+        "https://chat.example/"
+    );
+    assert!(first.iter().all(|line| line.contains("set")), "{first:?}");
+
+    let second = chat_server::bot::setup::run(&api, PUBLIC, SECRET)
+        .await
+        .unwrap();
+    let calls = stand_in.calls(9).await;
+    let methods: Vec<&str> = calls[6..].iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["getWebhookInfo", "getChatMenuButton", "getMyCommands"]
+    );
+    assert!(
+        second.iter().all(|line| line.contains("already")),
+        "{second:?}"
+    );
+
+    // A new secret is registered again (Telegram never shows the old one back).
+    chat_server::bot::setup::run(&api, PUBLIC, "another-secret")
+        .await
+        .unwrap();
+    let calls = stand_in.calls(13).await;
+    assert_eq!(calls[10].0, "setWebhook");
+    assert_eq!(calls[10].1["secret_token"], "another-secret");
 }
 
 async fn without_a_bot_the_webhook_is_not_there(backend: Backend) {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod commands;
 pub mod notify;
 pub mod queue;
+pub mod setup;
 
 use crate::config::Config;
 use crate::journal::CommitObserver;
@@ -61,6 +62,7 @@ impl Bot {
         ) else {
             return Ok(None);
         };
+        check_secret(&secret)?;
         let api = BotApi::new(&config.telegram_api_url, &token)?;
         let queue = BotQueue::start(api, store.clone(), metrics.clone(), tracker, stop.clone());
         let (private_messages, received) = mpsc::channel(notify::QUEUE_DEPTH);
@@ -117,6 +119,20 @@ impl Bot {
             telegram_id: Some(from),
         });
     }
+}
+
+/// Telegram takes a webhook secret of 1-256 of `A-Z a-z 0-9 _ -`; anything else would
+/// be refused by `setWebhook`, so it is refused at start instead.
+pub fn check_secret(secret: &str) -> anyhow::Result<()> {
+    let valid = (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    anyhow::ensure!(
+        valid,
+        "--telegram-webhook-secret must be 1-256 of A-Z, a-z, 0-9, _ and -"
+    );
+    Ok(())
 }
 
 impl CommitObserver for Bot {
