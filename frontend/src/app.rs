@@ -48,6 +48,25 @@ fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
     if telegram::inside() {
         native::connect(state, outgoing.clone());
     }
+    // Opened for somewhere (the bot's buttons and links): a room, a conversation, or a
+    // stranger.
+    match telegram::start_param() {
+        Some(start) if start == "stranger" => outgoing.send(ClientFrame::Match {
+            interests: Vec::new(),
+        }),
+        Some(room) => match validate::room(&room) {
+            Ok(kind) if kind.is_private() => state.update(|s| s.show_when_joined(room)),
+            Ok(_) => {
+                let mut frame = None;
+                state.update(|s| frame = Some(s.join(room)));
+                if let Some(frame) = frame {
+                    outgoing.send(frame);
+                }
+            }
+            Err(_) => {}
+        },
+        None => {}
+    }
     // Rejoin last visit's rooms (sent once connected), and remember the rooms joined.
     for room in storage::rooms() {
         if validate::room(&room).is_ok_and(|kind| !kind.is_private()) {

@@ -463,6 +463,11 @@ impl ChatState {
         ClientFrame::Join { room, since: None }
     }
 
+    /// Shows a room (a conversation the app was opened for) as soon as it is joined.
+    pub fn show_when_joined(&mut self, room: String) {
+        self.opening = Some(room);
+    }
+
     /// Back from the open room to the room list (the phone layout's back control).
     pub fn back(&mut self) {
         self.at_list = true;

@@ -38,6 +38,15 @@ export function tg_launch() {
   try { theme(JSON.parse(p.get("tgWebAppThemeParams"))); } catch (e) {}
   return data;
 }
+export function tg_start() {
+  const s = new URLSearchParams(location.search).get("startapp")
+    || new URLSearchParams(location.hash.slice(1)).get("tgWebAppStartParam");
+  try {
+    if (!s || sessionStorage.getItem("chat.start") === s) return undefined;
+    sessionStorage.setItem("chat.start", s);
+  } catch (e) {}
+  return s || undefined;
+}
 export function tg_post(type, data) {
   const w = window;
   if (w.TelegramWebviewProxy) return w.TelegramWebviewProxy.postEvent(type, data);
@@ -76,6 +85,9 @@ extern "C" {
     /// The initData of the launch parameters (from the URL fragment, kept in session
     /// storage for reloads), after applying their theme; `None` outside Telegram.
     fn tg_launch() -> Option<String>;
+    /// The start parameter the app was opened with (`?startapp=` of the bot's buttons, or
+    /// Telegram's `tgWebAppStartParam`), once per tab: a reload does not apply it again.
+    fn tg_start() -> Option<String>;
     /// Resolves to the server's reason for refusing this initData (`GET /api/me`), or
     /// to `undefined` when it accepts it or cannot be asked.
     fn tg_refusal(init_data: &str) -> js_sys::Promise;
@@ -109,6 +121,11 @@ pub async fn refusal(init_data: &str) -> Option<String> {
         .await
         .ok()?
         .as_string()
+}
+
+/// Where the app was asked to open: a room, `stranger`, or nothing.
+pub fn start_param() -> Option<String> {
+    tg_start().filter(|start| !start.is_empty())
 }
 
 /// Sends an event to the Telegram client; `data` is a JSON object's text.

@@ -251,6 +251,41 @@ async fn inside_telegram_the_app_signs_in_takes_the_theme_and_uses_the_native_bu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_parameter_opens_its_room_or_the_stranger_queue() {
+    let server = TestServer::start_with(|c| c.telegram_bot_token = Some(BOT.into())).await;
+    let driver = Driver::start().await;
+    let phone = driver.browser(390, 844).await;
+    before_every_page(&phone, STAND_IN).await;
+    let theme = r##"{"bg_color":"#1c2b3a"}"##;
+    // The bot's "/start lobby" button opens the app at `?startapp=lobby`.
+    let tess = init_data(r#"{"id":777,"first_name":"Tess"}"#);
+    let url = launch_url(&server, &tess, theme).replacen("/#", "/?startapp=lobby#", 1);
+    phone.goto(&url).await.unwrap();
+    wait_for_text(&phone, ".room-title", "lobby").await;
+    wait_until(
+        &phone,
+        "document.querySelector('.chat').classList.contains('in-room')",
+    )
+    .await;
+    // A t.me link's start parameter (`tgWebAppStartParam`) asks for a stranger.
+    let zoe = init_data(r#"{"id":778,"first_name":"Zoe"}"#);
+    let url = format!(
+        "{}&tgWebAppStartParam=stranger",
+        launch_url(&server, &zoe, theme)
+    );
+    let other = driver.browser(390, 844).await;
+    before_every_page(&other, STAND_IN).await;
+    other.goto(&url).await.unwrap();
+    wait_until(
+        &other,
+        "document.querySelector('.stranger').innerText.includes('Looking for a stranger')",
+    )
+    .await;
+    phone.close().await.unwrap();
+    other.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_sign_in_says_why_instead_of_a_blank_page() {
     let server = TestServer::start_with(|c| c.telegram_bot_token = Some(BOT.into())).await;
     let driver = Driver::start().await;
