@@ -105,10 +105,10 @@ impl Default for Metrics {
         );
         registry.register(
             "telegram_notifications",
-            "Notifications of private messages: queued for the bot, or suppressed (recipient online, muted, unreachable, already told, or a full queue)",
+            "Notifications of private messages: sent, failed (given up, the user blocked the bot, or a full queue), or suppressed (recipient online, muted, never started the bot, unreachable, already told)",
             telegram_notifications.clone(),
         );
-        for outcome in ["queued", "suppressed"] {
+        for outcome in ["sent", "failed", "suppressed"] {
             let _ = telegram_notifications.get_or_create(&OutcomeLabel { outcome });
         }
         for outcome in CALL_OUTCOMES {
@@ -184,7 +184,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts a notification: `queued` or `suppressed`.
+    /// Counts a notification: `sent`, `failed` or `suppressed`.
     pub fn telegram_notification(&self, outcome: &'static str) {
         self.telegram_notifications
             .get_or_create(&OutcomeLabel { outcome })

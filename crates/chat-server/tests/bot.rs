@@ -161,6 +161,22 @@ async fn post_update(addr: SocketAddr, secret: Option<&str>, update: &Value) -> 
         .unwrap()
 }
 
+/// Waits until `/metrics` holds `line`.
+async fn wait_for_metric(server: &TestServer, line: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = server.get("/metrics").await;
+        if metrics.contains(line) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {line}: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 fn command(from: i64, text: &str) -> Value {
     json!({
         "update_id": 1,
@@ -260,41 +276,50 @@ async fn a_429_is_retried_after_retry_after(backend: Backend) {
     post_update(server.addr, Some(SECRET), &command(5, "/start")).await;
     let calls = stand_in.calls(2).await;
     assert_eq!(calls[0], calls[1], "the same call again");
-    let (_, metrics) = server.get("/metrics").await;
-    assert!(
-        metrics.contains("chat_telegram_calls_total{outcome=\"sent\"} 1\n"),
-        "{metrics}"
-    );
+    // Counted once the worker has the answer, just after the stand-in gave it.
+    wait_for_metric(&server, "chat_telegram_calls_total{outcome=\"sent\"} 1\n").await;
 }
 
 async fn a_user_who_blocked_the_bot_is_remembered(backend: Backend) {
     let (stand_in, api) = StandIn::start().await;
     let server = bot_server(&backend, &api).await;
+    let n = started(&server, &stand_in, &[901]).await;
     stand_in.then_answer(
         403,
         json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
     );
     post_update(server.addr, Some(SECRET), &command(6, "/start")).await;
-    stand_in.calls(1).await;
-    let store = chat_server::store::open(&backend.url).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let user = store.bot_user(6).await.unwrap().unwrap();
-        if user.unreachable {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never unreachable");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    stand_in.calls(n + 1).await;
+    wait_for_metric(
+        &server,
+        "chat_telegram_calls_total{outcome=\"unreachable\"} 1\n",
+    )
+    .await;
+    // Not tried again: a message to them is not notified (the one after it is).
+    let mut ada = server.known_user("Ada").await;
+    gone_telegram_user(&server, 6, 1).await;
+    gone_telegram_user(&server, 901, 1).await;
+    ada.dm("tg_6", "are you there?", None).await;
+    ada.dm("tg_901", "probe", None).await;
+    let calls = stand_in.calls(n + 2).await;
+    assert_eq!(calls[n + 1].1["chat_id"], 901, "{calls:?}");
     // Talking to the bot again makes them reachable again.
     post_update(server.addr, Some(SECRET), &command(6, "/help")).await;
-    stand_in.calls(2).await;
-    assert!(!store.bot_user(6).await.unwrap().unwrap().unreachable);
-    let (_, metrics) = server.get("/metrics").await;
-    assert!(
-        metrics.contains("chat_telegram_calls_total{outcome=\"unreachable\"} 1\n"),
-        "{metrics}"
-    );
+    stand_in.calls(n + 3).await;
+    ada.dm("tg_6", "now?", None).await;
+    let calls = stand_in.calls(n + 4).await;
+    assert_eq!(calls[n + 3].1["chat_id"], 6, "{calls:?}");
+    assert_eq!(calls[n + 3].1["text"], "Ada: now?");
+    wait_for_metric(
+        &server,
+        "chat_telegram_notifications_total{outcome=\"sent\"} 2\n",
+    )
+    .await;
+    wait_for_metric(
+        &server,
+        "chat_telegram_notifications_total{outcome=\"suppressed\"} 1\n",
+    )
+    .await;
 }
 
 /// A Telegram user, signed in with initData for the test bot.

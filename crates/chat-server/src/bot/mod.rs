@@ -117,6 +117,7 @@ impl Bot {
             method: "sendMessage",
             body: commands::reply(&command, chat_id, &self.public_url),
             telegram_id: Some(from),
+            notification: false,
         });
     }
 }
@@ -141,7 +142,8 @@ impl CommitObserver for Bot {
             return;
         }
         if self.private_messages.try_send(message.clone()).is_err() {
-            self.metrics.telegram_notification("suppressed");
+            // Behind by a whole queue: this one goes untold.
+            self.metrics.telegram_notification("failed");
         }
     }
 }

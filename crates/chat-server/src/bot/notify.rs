@@ -35,13 +35,12 @@ pub async fn run(bot: Arc<Bot>, mut messages: mpsc::Receiver<Message>, stop: Can
                 bot.metrics.telegram_notification("suppressed");
                 continue;
             }
-            let queued = bot.queue.submit(Call {
+            bot.queue.submit(Call {
                 method: "sendMessage",
                 body: with_chat(body, telegram_id),
                 telegram_id: Some(telegram_id),
+                notification: true,
             });
-            bot.metrics
-                .telegram_notification(if queued { "queued" } else { "suppressed" });
         }
     }
 }

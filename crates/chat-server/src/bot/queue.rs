@@ -28,6 +28,8 @@ pub struct Call {
     pub method: &'static str,
     pub body: Value,
     pub telegram_id: Option<i64>,
+    /// A notification (counted as such: sent or failed), not a reply.
+    pub notification: bool,
 }
 
 /// The way into the queue; cheap to clone.
@@ -54,9 +56,13 @@ impl BotQueue {
 
     /// Queues a call; false (and counted as dropped) when the queue is full.
     pub fn submit(&self, call: Call) -> bool {
+        let notification = call.notification;
         let queued = self.tx.try_send(call).is_ok();
         if !queued {
             self.metrics.telegram_call("dropped");
+            if notification {
+                self.metrics.telegram_notification("failed");
+            }
         }
         queued
     }
@@ -80,14 +86,20 @@ async fn run(
         tokio::select! {
             () = stop.cancelled() => return,
             outcome = deliver(&api, &call) => {
-                metrics.telegram_call(outcome.label());
-                if let Outcome::Unreachable(why) = outcome
+                // Remembered before it is counted: whoever sees the count sees the user
+                // as unreachable.
+                if let Outcome::Unreachable(why) = &outcome
                     && let Some(id) = call.telegram_id
                 {
                     tracing::info!(telegram_id = id, why, "Telegram user unreachable: not tried again");
                     if let Err(err) = store.bot_unreachable(id).await {
                         tracing::warn!(error = %err, "cannot remember an unreachable Telegram user");
                     }
+                }
+                metrics.telegram_call(outcome.label());
+                if call.notification {
+                    let sent = matches!(outcome, Outcome::Sent);
+                    metrics.telegram_notification(if sent { "sent" } else { "failed" });
                 }
             }
         }
