@@ -110,8 +110,12 @@ impl LocalPairing {
 
     /// Runs what time decides until `stop`: widening the line, closing abandoned pairs.
     pub async fn run_timers(self: Arc<Self>, stop: CancellationToken) {
+        // The next deadline is taken as of the instant the last round acted on, not a
+        // fresh one: a ticket whose widening fell due while that round ran would
+        // otherwise be in the past, left out, and never widen (seen under load).
+        let mut acted_at = Instant::now();
         loop {
-            let deadline = self.next_deadline(Instant::now());
+            let deadline = self.next_deadline(acted_at);
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -123,7 +127,8 @@ impl LocalPairing {
                 () = self.wake.notified() => {}
                 () = sleep => {}
             }
-            self.on_time(Instant::now()).await;
+            acted_at = Instant::now();
+            self.on_time(acted_at).await;
         }
     }
 
