@@ -76,20 +76,19 @@ async fn answer(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     assert_eq!(bot, format!("bot{BOT}"));
-    stand_in
-        .calls
-        .lock()
-        .unwrap()
-        .push((method.clone(), body.clone()));
-    stand_in.called.notify_waiters();
+    // The answer is chosen before the call is recorded: a test that scripts the next
+    // answer once it has seen a call must not have it given to that call.
     let scripted = stand_in.script.lock().unwrap().pop_front();
-    if let Some((status, body)) = scripted {
-        return (status, Json(body));
-    }
-    (
-        StatusCode::OK,
-        Json(json!({"ok": true, "result": stand_in.settings(&method, &body)})),
-    )
+    let answer = match scripted {
+        Some((status, body)) => (status, Json(body)),
+        None => (
+            StatusCode::OK,
+            Json(json!({"ok": true, "result": stand_in.settings(&method, &body)})),
+        ),
+    };
+    stand_in.calls.lock().unwrap().push((method, body));
+    stand_in.called.notify_waiters();
+    answer
 }
 
 impl StandIn {
