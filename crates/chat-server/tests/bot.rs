@@ -10,13 +10,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use chat_server::auth::telegram::{sign_init_data, url_encode};
-use common::{Backend, Client, TestServer, WAIT};
+use common::{Backend, Client, TestServer, WAIT, http_request};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 const BOT: &str = "4242:bot-test-token";
@@ -135,29 +134,19 @@ async fn bot_server(backend: &Backend, api_url: &str) -> TestServer {
 
 /// Posts an Update to the webhook, with `secret` in the header (or none): the status.
 async fn post_update(addr: SocketAddr, secret: Option<&str>, update: &Value) -> u16 {
-    let body = update.to_string();
-    let mut request = format!(
-        "POST /telegram/webhook HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut headers = vec![("Content-Type", "application/json")];
     if let Some(secret) = secret {
-        request.push_str(&format!("X-Telegram-Bot-Api-Secret-Token: {secret}\r\n"));
+        headers.push(("X-Telegram-Bot-Api-Secret-Token", secret));
     }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&response)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap()
+    http_request(
+        addr,
+        "POST",
+        "/telegram/webhook",
+        &headers,
+        &update.to_string(),
+    )
+    .await
+    .0
 }
 
 /// Waits until `/metrics` holds `line`.
