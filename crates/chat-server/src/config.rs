@@ -157,6 +157,12 @@ pub enum TelegramAction {
     Setup,
 }
 
+/// A setting that is present and not empty: `--admin-token=` (or an empty variable in a
+/// service file) means "not set", not "the empty string".
+pub fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
 impl Config {
     /// The defaults, ignoring the environment: for tests and embedding, where a stray
     /// `DATABASE_URL` must not change behaviour.

@@ -52,6 +52,18 @@ pub struct Identity {
     pub stored: bool,
 }
 
+/// The stored session behind `token`, if it is known and not past `session_ttl`.
+pub async fn known_session(
+    store: &dyn Store,
+    token: &str,
+    session_ttl: Duration,
+) -> Result<Option<StoredSession>, StoreError> {
+    let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
+    store
+        .load_session(token, now_ms().saturating_sub(ttl_ms))
+        .await
+}
+
 /// A stored session used again is saved again (which moves its expiry) at most this
 /// often, so a reconnecting client does not cost a write each time.
 const REFRESH_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
@@ -87,10 +99,8 @@ pub async fn identify(
     let verified = auth
         .verify(credentials, now / 1000)
         .map_err(IdentityError::Unauthorized)?;
-    let ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
     let resumed = match params.session.as_deref() {
-        Some(token) => store
-            .load_session(token, now.saturating_sub(ttl_ms))
+        Some(token) => known_session(store, token, session_ttl)
             .await?
             .map(|found| (token, found)),
         None => None,

@@ -45,12 +45,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 /// `chat-server telegram setup`: prints what it changed.
 async fn telegram_setup(config: &Config) -> anyhow::Result<()> {
-    let needed = |value: &Option<String>, what: &str| {
-        value
-            .clone()
-            .filter(|v| !v.is_empty())
-            .with_context(|| format!("telegram setup needs {what}"))
-    };
+    fn needed<'a>(value: &'a Option<String>, what: &str) -> anyhow::Result<&'a str> {
+        chat_server::config::given(value).with_context(|| format!("telegram setup needs {what}"))
+    }
     let token = needed(
         &config.telegram_bot_token,
         "the bot token (CHAT_TELEGRAM_BOT_TOKEN)",
@@ -60,9 +57,9 @@ async fn telegram_setup(config: &Config) -> anyhow::Result<()> {
         &config.telegram_webhook_secret,
         "a webhook secret (CHAT_TELEGRAM_WEBHOOK_SECRET)",
     )?;
-    chat_server::bot::check_secret(&secret)?;
-    let api = chat_server::bot::api::BotApi::new(&config.telegram_api_url, &token)?;
-    for line in chat_server::bot::setup::run(&api, &public_url, &secret).await? {
+    chat_server::bot::check_secret(secret)?;
+    let api = chat_server::bot::api::BotApi::new(&config.telegram_api_url, token)?;
+    for line in chat_server::bot::setup::run(&api, public_url, secret).await? {
         println!("{line}");
     }
     Ok(())

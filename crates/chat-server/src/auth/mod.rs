@@ -12,11 +12,20 @@ pub mod jwt;
 /// Telegram initData checks live in a crate of their own (pure, fuzzed on their own).
 pub use chat_telegram as telegram;
 
-use crate::config::Config;
+use crate::config::{Config, given};
 use crate::store::TelegramProfile;
 use chat_protocol::{User, validate};
 use jwt::JwtValidator;
 use telegram::{TelegramUser, TelegramValidator};
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
 
 /// A verified identity, from a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +55,12 @@ pub struct Authenticator {
 impl Authenticator {
     /// The settings of `config`; an empty secret or token counts as none.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let configured = |secret: &Option<String>| {
-            secret
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let jwt = configured(&config.jwt_secret)
+        let jwt = given(&config.jwt_secret)
             .map(|secret| JwtValidator::new(secret.as_bytes()))
             .transpose()
             .map_err(|err| anyhow::anyhow!("unusable --jwt-secret: {err}"))?;
-        let telegram = configured(&config.telegram_bot_token)
-            .map(|token| TelegramValidator::new(&token, config.telegram_max_age));
+        let telegram = given(&config.telegram_bot_token)
+            .map(|token| TelegramValidator::new(token, config.telegram_max_age));
         let allow_anonymous = config
             .allow_anonymous
             .unwrap_or(jwt.is_none() && telegram.is_none());

@@ -12,7 +12,7 @@ pub mod notify;
 pub mod queue;
 pub mod setup;
 
-use crate::config::Config;
+use crate::config::{Config, given};
 use crate::journal::CommitObserver;
 use crate::metrics::Metrics;
 use crate::roster::Roster;
@@ -54,21 +54,20 @@ impl Bot {
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Arc<Bot>>> {
-        let set = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         let (Some(token), Some(public_url), Some(secret)) = (
-            set(&config.telegram_bot_token),
-            set(&config.public_url),
-            set(&config.telegram_webhook_secret),
+            given(&config.telegram_bot_token),
+            given(&config.public_url),
+            given(&config.telegram_webhook_secret),
         ) else {
             return Ok(None);
         };
-        check_secret(&secret)?;
-        let api = BotApi::new(&config.telegram_api_url, &token)?;
+        check_secret(secret)?;
+        let api = BotApi::new(&config.telegram_api_url, token)?;
         let queue = BotQueue::start(api, store.clone(), metrics.clone(), tracker, stop.clone());
         let (private_messages, received) = mpsc::channel(notify::QUEUE_DEPTH);
         let bot = Arc::new(Bot {
-            public_url,
-            secret,
+            public_url: public_url.to_owned(),
+            secret: secret.to_owned(),
             queue,
             store,
             metrics,

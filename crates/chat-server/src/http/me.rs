@@ -8,11 +8,11 @@
 use crate::api_error::ApiError;
 use crate::auth::Credentials;
 use crate::clock::now_ms;
-use crate::identity::ConnectParams;
+use crate::identity::{ConnectParams, known_session};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use chat_protocol::User;
 use std::sync::Arc;
 
@@ -21,10 +21,7 @@ pub async fn me(
     headers: HeaderMap,
     Query(params): Query<ConnectParams>,
 ) -> Result<Json<User>, ApiError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+    let bearer = crate::auth::bearer(&headers);
     let credentials = Credentials {
         token: params.token.as_deref().or(bearer),
         tg: params.tg.as_deref(),
@@ -38,10 +35,7 @@ pub async fn me(
         return Ok(Json(verified.user));
     }
     if let Some(session) = params.session.as_deref() {
-        let ttl_ms = i64::try_from(app.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
-        let found = app
-            .store
-            .load_session(session, now.saturating_sub(ttl_ms))
+        let found = known_session(app.store.as_ref(), session, app.config.session_ttl)
             .await
             .map_err(|err| ApiError::storage("cannot resolve session", err))?;
         if let Some(found) = found {

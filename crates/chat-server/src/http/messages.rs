@@ -7,11 +7,12 @@
 use crate::api_error::ApiError;
 use crate::auth::Credentials;
 use crate::clock::now_ms;
+use crate::identity::known_session;
 use crate::state::AppState;
 use crate::store::Page;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use chat_protocol::{Message, RoomKind, validate};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -41,11 +42,7 @@ pub async fn room_messages(
     let bad = |refusal: validate::Refusal| ApiError::BadRequest(refusal.message);
     let kind = validate::room(&room).map_err(bad)?;
     if kind.is_private() {
-        let session = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .or(query.session.as_deref());
+        let session = crate::auth::bearer(&headers).or(query.session.as_deref());
         if !is_member(&app, &kind, &room, session).await? {
             return Err(ApiError::NotFound("no such room"));
         }
@@ -69,11 +66,7 @@ async fn is_member(
     let Some(token) = session else {
         return Ok(false);
     };
-    let ttl_ms = i64::try_from(app.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
-    let not_before = now_ms().saturating_sub(ttl_ms);
-    let found = app
-        .store
-        .load_session(token, not_before)
+    let found = known_session(app.store.as_ref(), token, app.config.session_ttl)
         .await
         .map_err(|err| ApiError::storage("cannot resolve session", err))?;
     let user = match found.map(|s| s.user) {

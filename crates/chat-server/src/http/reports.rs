@@ -5,7 +5,7 @@ use crate::state::AppState;
 use crate::store::Report;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -28,14 +28,10 @@ pub async fn admin_reports(
 ) -> Result<Json<Vec<Report>>, ApiError> {
     // An empty token (`CHAT_ADMIN_TOKEN=`) is no token: it would let in a request that
     // sends none.
-    let Some(expected) = app.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+    let Some(expected) = crate::config::given(&app.config.admin_token) else {
         return Err(ApiError::NotFound("no such route"));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let given = crate::auth::bearer(&headers).unwrap_or_default();
     // Constant time: how much of a guess was right must not show in the response time.
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(ApiError::Unauthorized(

@@ -37,10 +37,7 @@ pub async fn upgrade(
     }
     let accept =
         handshake::accept(request.method(), request.version(), headers).map_err(refused)?;
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+    let bearer = crate::auth::bearer(headers);
     let identity = identify(
         app.store.as_ref(),
         &app.auth,
