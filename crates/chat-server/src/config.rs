@@ -27,6 +27,17 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
 
+    /// Makes this node one of several: `redis://HOST:PORT` (they share Redis for
+    /// everything live and the PostgreSQL of `--database-url` for history). Without it,
+    /// the server is one node on its own.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel of this deployment, so that several can
+    /// share one Redis.
+    #[arg(long, env = "CHAT_REDIS_NAMESPACE", default_value = "chat")]
+    pub redis_namespace: String,
+
     /// Directory of the built browser app, served at `/` with `index.html` as fallback.
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,

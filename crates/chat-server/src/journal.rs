@@ -49,6 +49,9 @@ enum Command {
 /// it must only look and queue, never wait.
 pub trait CommitObserver: Send + Sync {
     fn committed(&self, message: &Message);
+
+    /// The whole batch, once, after [`CommitObserver::committed`] for each message.
+    fn batch_committed(&self, _messages: &[Message]) {}
 }
 
 /// The journal is gone: the server is shutting down.
@@ -69,11 +72,11 @@ impl Journal {
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
-        observer: Option<Arc<dyn CommitObserver>>,
+        observers: Vec<Arc<dyn CommitObserver>>,
         tracker: &TaskTracker,
     ) -> Journal {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tracker.spawn(run_writer(rx, store, hub, metrics, observer));
+        tracker.spawn(run_writer(rx, store, hub, metrics, observers));
         Journal { tx }
     }
 
@@ -102,7 +105,7 @@ async fn run_writer(
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
-    observer: Option<Arc<dyn CommitObserver>>,
+    observers: Vec<Arc<dyn CommitObserver>>,
 ) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut ids = ulid::Generator::new();
@@ -130,15 +133,7 @@ async fn run_writer(
             }
         }
         if !batch.is_empty() {
-            store_and_deliver(
-                store.as_ref(),
-                &hub,
-                &metrics,
-                observer.as_deref(),
-                batch,
-                senders,
-            )
-            .await;
+            store_and_deliver(store.as_ref(), &hub, &metrics, &observers, batch, senders).await;
         }
         for done in barriers {
             let _ = done.send(());
@@ -150,31 +145,45 @@ async fn store_and_deliver(
     store: &dyn Store,
     hub: &Hub,
     metrics: &Metrics,
-    observer: Option<&dyn CommitObserver>,
+    observers: &[Arc<dyn CommitObserver>],
     batch: Vec<NewMessage>,
     senders: Vec<Option<Sender>>,
 ) {
     let count = batch.len();
     let started = std::time::Instant::now();
+    // With several nodes, the hub must know which rooms have a commit of this node on
+    // its way, so that it does not read from the database what is about to arrive.
+    let mut rooms: Vec<String> = Vec::new();
+    if hub.in_cluster() {
+        rooms = batch.iter().map(|m| m.room.clone()).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+    }
+    hub.commits_begin(rooms.iter().map(String::as_str));
     match store.append_batch(batch).await {
         Ok(stored) => {
             metrics.stored_batch(stored.len(), started.elapsed());
+            for observer in observers {
+                for message in &stored {
+                    observer.committed(message);
+                }
+                observer.batch_committed(&stored);
+            }
             // Queue the whole batch first, then write: one write per connection for
             // everything this commit holds for it.
             let mut dirty = Vec::new();
             for (message, sender) in stored.into_iter().zip(senders) {
-                if let Some(observer) = observer {
-                    observer.committed(&message);
-                }
                 let origin = sender.map(|s| Origin {
                     conn: s.conn,
                     client_ref: s.client_ref,
                 });
                 hub.deliver(message, origin.as_ref(), &mut dirty);
             }
+            hub.commits_end(rooms.iter().map(String::as_str));
             flush_all(dirty);
         }
         Err(err) => {
+            hub.commits_end(rooms.iter().map(String::as_str));
             tracing::error!(error = %err, messages = count, "storing a batch failed");
             for sender in senders.into_iter().flatten() {
                 metrics.error(ErrorCode::Internal);

@@ -6,6 +6,7 @@ pub mod api_error;
 pub mod auth;
 pub mod bot;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod http;
@@ -48,14 +49,36 @@ pub struct Server {
 impl Server {
     /// Opens storage and starts the background writer.
     pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let redis_url = config::given(&config.redis_url).map(str::to_owned);
+        if redis_url.is_some() && config.database_url.starts_with("sqlite:") {
+            anyhow::bail!(
+                "--redis-url makes this node one of several, and they must share their \
+                 history: give --database-url a PostgreSQL URL (postgres://…), not SQLite"
+            );
+        }
         let store = store::open(&config.database_url)
             .await
             .with_context(|| format!("opening storage {:?}", config.database_url))?;
         let metrics = Arc::new(metrics::Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let background = TaskTracker::new();
-        let roster: Arc<dyn roster::Roster> = Arc::new(roster::LocalRoster::default());
         let shutdown = tokio_util::sync::CancellationToken::new();
+        let cluster = match &redis_url {
+            Some(url) => Some(cluster::Cluster::start(
+                url,
+                &config.redis_namespace,
+                store.clone(),
+                hub.clone(),
+                metrics.clone(),
+                &background,
+                shutdown.clone(),
+            )?),
+            None => None,
+        };
+        let roster: Arc<dyn roster::Roster> = match &cluster {
+            Some(cluster) => cluster.roster(),
+            None => Arc::new(roster::LocalRoster::default()),
+        };
         let bot = bot::Bot::start(
             &config,
             store.clone(),
@@ -64,14 +87,18 @@ impl Server {
             &background,
             shutdown.clone(),
         )?;
-        let observer = bot
-            .clone()
-            .map(|bot| bot as Arc<dyn journal::CommitObserver>);
+        let mut observers: Vec<Arc<dyn journal::CommitObserver>> = Vec::new();
+        if let Some(bot) = &bot {
+            observers.push(bot.clone());
+        }
+        if let Some(cluster) = &cluster {
+            observers.push(cluster.clone());
+        }
         let journal = Journal::start(
             store.clone(),
             hub.clone(),
             metrics.clone(),
-            observer,
+            observers,
             &background,
         );
         let settings = pairing::PairingSettings {
@@ -100,6 +127,7 @@ impl Server {
             roster,
             pairing: pairing.clone(),
             bot,
+            cluster,
             shutdown,
         }));
         background.spawn(pairing.run_timers(state.shutdown.clone()));

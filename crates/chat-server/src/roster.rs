@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-/// Something a connection is asked to do by someone else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something a connection is asked to do by someone else (perhaps on another node, so
+/// it travels as JSON too).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
 pub enum Control {
     /// Subscribe to this private room of yours (a direct message arrived there), unless
     /// already in it.
@@ -84,9 +86,11 @@ impl Mailbox {
 pub type ControlSender = Arc<Mailbox>;
 
 /// The online connections of every user.
+#[async_trait::async_trait]
 pub trait Roster: Send + Sync {
-    /// A connection of `user_id` opened.
-    fn connect(&self, user_id: &str, conn: ConnId, tx: ControlSender);
+    /// A connection of `user_id` opened. Once this returns, controls for the user reach
+    /// it from anywhere.
+    async fn connect(&self, user: &User, conn: ConnId, tx: ControlSender);
     /// It closed.
     fn disconnect(&self, user_id: &str, conn: ConnId);
     /// Tells every connection of a user but `except`.
@@ -95,8 +99,8 @@ pub trait Roster: Send + Sync {
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool;
     /// Whether a connection of the user is open.
     fn is_connected(&self, user_id: &str, conn: ConnId) -> bool;
-    /// Whether the user has any connection open.
-    fn is_online(&self, user_id: &str) -> bool;
+    /// Whether the user has any connection open (on any node).
+    async fn is_online(&self, user_id: &str) -> bool;
 }
 
 /// The roster of one process.
@@ -106,6 +110,40 @@ pub struct LocalRoster {
 }
 
 impl LocalRoster {
+    /// Adds a connection; true when it is the user's first here.
+    pub fn add(&self, user_id: &str, conn: ConnId, tx: ControlSender) -> bool {
+        let mut users = self.lock();
+        let conns = users.entry(user_id.to_owned()).or_default();
+        conns.push((conn, tx));
+        conns.len() == 1
+    }
+
+    /// Removes a connection; true when it was the user's last here.
+    pub fn remove(&self, user_id: &str, conn: ConnId) -> bool {
+        let mut users = self.lock();
+        let Some(conns) = users.get_mut(user_id) else {
+            return false;
+        };
+        conns.retain(|(c, _)| *c != conn);
+        if conns.is_empty() {
+            users.remove(user_id);
+            return true;
+        }
+        false
+    }
+
+    /// Whether the user has an open connection here.
+    pub fn is_here(&self, user_id: &str) -> bool {
+        self.lock()
+            .get(user_id)
+            .is_some_and(|conns| conns.iter().any(|(_, tx)| tx.is_open()))
+    }
+
+    /// Every user with a connection here.
+    pub fn users(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<(ConnId, ControlSender)>>> {
         // Each critical section is one map operation; nothing panics half-way.
         self.users
@@ -114,22 +152,14 @@ impl LocalRoster {
     }
 }
 
+#[async_trait::async_trait]
 impl Roster for LocalRoster {
-    fn connect(&self, user_id: &str, conn: ConnId, tx: ControlSender) {
-        self.lock()
-            .entry(user_id.to_owned())
-            .or_default()
-            .push((conn, tx));
+    async fn connect(&self, user: &User, conn: ConnId, tx: ControlSender) {
+        self.add(&user.id, conn, tx);
     }
 
     fn disconnect(&self, user_id: &str, conn: ConnId) {
-        let mut users = self.lock();
-        if let Some(conns) = users.get_mut(user_id) {
-            conns.retain(|(c, _)| *c != conn);
-            if conns.is_empty() {
-                users.remove(user_id);
-            }
-        }
+        self.remove(user_id, conn);
     }
 
     fn tell_user(&self, user_id: &str, control: &Control, except: Option<ConnId>) {
@@ -149,10 +179,8 @@ impl Roster for LocalRoster {
             .is_some_and(|conns| conns.iter().any(|(c, tx)| *c == conn && tx.is_open()))
     }
 
-    fn is_online(&self, user_id: &str) -> bool {
-        self.lock()
-            .get(user_id)
-            .is_some_and(|conns| conns.iter().any(|(_, tx)| tx.is_open()))
+    async fn is_online(&self, user_id: &str) -> bool {
+        self.is_here(user_id)
     }
 
     fn tell_conn(&self, user_id: &str, conn: ConnId, control: Control) -> bool {

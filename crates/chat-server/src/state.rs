@@ -2,6 +2,7 @@
 
 use crate::auth::Authenticator;
 use crate::bot::Bot;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub pairing: Arc<dyn Pairing>,
     /// The Telegram bot, when one is configured.
     pub bot: Option<Arc<Bot>>,
+    /// This node's part in a cluster, when it is one of several.
+    pub cluster: Option<Arc<Cluster>>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for their close frames.
@@ -47,6 +50,7 @@ pub struct Parts {
     pub roster: Arc<dyn Roster>,
     pub pairing: Arc<dyn Pairing>,
     pub bot: Option<Arc<Bot>>,
+    pub cluster: Option<Arc<Cluster>>,
     pub shutdown: CancellationToken,
 }
 
@@ -62,6 +66,7 @@ impl AppState {
             roster,
             pairing,
             bot,
+            cluster,
             shutdown,
         } = parts;
         AppState {
@@ -74,6 +79,7 @@ impl AppState {
             roster,
             pairing,
             bot,
+            cluster,
             shutdown,
             connections: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

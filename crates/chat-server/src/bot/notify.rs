@@ -114,7 +114,7 @@ impl Bot {
     /// muted, reachable, and not told about this conversation since they last opened
     /// the app (which this call then records).
     async fn may_notify(&self, user_id: &str, telegram_id: i64, room: &str) -> bool {
-        if self.roster.is_online(user_id) {
+        if self.roster.is_online(user_id).await {
             return false;
         }
         match self.store.bot_user(telegram_id).await {

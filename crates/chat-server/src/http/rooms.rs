@@ -29,7 +29,16 @@ pub async fn list_rooms(
             (s.room, summary)
         })
         .collect();
-    for presence in app.hub.presence() {
+    // With several nodes, the cluster's counts (this node's own while Redis is away).
+    let cluster_counts = match &app.cluster {
+        Some(cluster) => cluster.room_counts().await,
+        None => None,
+    };
+    let presences = match cluster_counts {
+        Some(counts) => counts,
+        None => app.hub.presence(),
+    };
+    for presence in presences {
         rooms
             .entry(presence.room.clone())
             .or_insert_with(|| RoomSummary {

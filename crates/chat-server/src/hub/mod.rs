@@ -6,6 +6,7 @@
 //! nobody else notices.
 
 mod room;
+mod sequence;
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
@@ -14,7 +15,8 @@ use crate::outgoing::encode;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 use room::{Room, Subscriber};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::mpsc;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -35,6 +37,20 @@ pub struct JoinReply {
     pub recovered: Option<bool>,
     /// In a pair room: how the joining user appears there.
     pub you: Option<User>,
+    /// The room's newest seq as the history read saw it: where live delivery starts
+    /// when this is the room's first join on this node.
+    pub head: u64,
+    /// The members as the whole cluster sees them; `None` on one node (the hub's own
+    /// count is then the truth).
+    pub members: Option<Vec<User>>,
+}
+
+/// Messages of a room are known to be missing after `after`: read them from the
+/// database and hand them to [`Hub::deliver_filled`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub room: String,
+    pub after: u64,
 }
 
 /// A room's presence as listed by `GET /api/rooms`.
@@ -52,6 +68,14 @@ pub struct Hub {
     /// released, through the `dirty` list every method collects. A socket write under
     /// this lock would make every room wait on one connection's kernel buffer.
     rooms: Mutex<HashMap<String, Room>>,
+    /// With several nodes: where gaps are reported, and how many of this node's commits
+    /// per room are between the database and the hub (a gap is not reported while one
+    /// is: the missing message is most likely in it). Locked after `rooms`.
+    gaps: OnceLock<mpsc::UnboundedSender<Gap>>,
+    /// With several nodes, whether a user arrives or leaves is the cluster's to decide
+    /// (`cluster::presence`), so the hub announces nothing itself.
+    shared_presence: OnceLock<()>,
+    in_flight: Mutex<HashMap<String, u32>>,
     metrics: Arc<Metrics>,
 }
 
@@ -59,16 +83,117 @@ pub struct Hub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subscribed {
     /// A new subscription, holding live frames until `complete_join`.
-    New,
+    New {
+        /// The user's first connection in the room on this node.
+        first_tab: bool,
+        /// The room had no subscriber on this node before.
+        new_room: bool,
+    },
     /// This connection was already subscribed; live frames keep flowing.
     Already,
+}
+
+impl Subscribed {
+    pub fn is_new(self) -> bool {
+        matches!(self, Subscribed::New { .. })
+    }
+}
+
+/// Returned by [`Hub::unsubscribe`] for a connection that was subscribed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    /// The user, when this was their last connection in the room on this node.
+    pub last_tab: Option<User>,
+    /// The room has no subscriber left on this node.
+    pub room_gone: bool,
 }
 
 impl Hub {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Hub {
             rooms: Mutex::new(HashMap::new()),
+            gaps: OnceLock::new(),
+            shared_presence: OnceLock::new(),
+            in_flight: Mutex::new(HashMap::new()),
             metrics,
+        }
+    }
+
+    /// Makes this hub one of several nodes': gaps in a room's seqs are reported to
+    /// `gaps` instead of being impossible, and arrivals and departures are announced by
+    /// the cluster, not by the hub.
+    pub fn join_cluster(&self, gaps: mpsc::UnboundedSender<Gap>) {
+        let _ = self.gaps.set(gaps);
+        let _ = self.shared_presence.set(());
+    }
+
+    /// Whether this hub is one of several nodes'.
+    pub fn in_cluster(&self) -> bool {
+        self.gaps.get().is_some()
+    }
+
+    fn announces_itself(&self, room_name: &str) -> bool {
+        self.shared_presence.get().is_none() && announces_presence(room_name)
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This node's journal is about to commit messages to these rooms.
+    pub fn commits_begin<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        if self.gaps.get().is_none() {
+            return;
+        }
+        let mut in_flight = self.in_flight();
+        for room in rooms {
+            *in_flight.entry(room.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// The commit [`Hub::commits_begin`] announced was delivered (or failed): a gap it
+    /// did not close is reported now.
+    pub fn commits_end<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        if self.gaps.get().is_none() {
+            return;
+        }
+        let mut rooms_map = self.lock();
+        for room in rooms {
+            let done = {
+                let mut in_flight = self.in_flight();
+                match in_flight.get_mut(room) {
+                    Some(count) if *count > 1 => {
+                        *count -= 1;
+                        false
+                    }
+                    _ => {
+                        in_flight.remove(room);
+                        true
+                    }
+                }
+            };
+            if done && let Some(state) = rooms_map.get_mut(room) {
+                self.report_gap(room, state);
+            }
+        }
+    }
+
+    /// Asks for a fill when the room misses messages, no fill is under way, and none
+    /// of this node's commits to it is still on its way here.
+    fn report_gap(&self, room_name: &str, room: &mut Room) {
+        let Some(gaps) = self.gaps.get() else {
+            return;
+        };
+        if !room.sequence.has_gap() || self.in_flight().contains_key(room_name) {
+            return;
+        }
+        if let Some(after) = room.sequence.wants_fill() {
+            let _ = gaps.send(Gap {
+                room: room_name.to_owned(),
+                after,
+            });
         }
     }
 
@@ -106,12 +231,13 @@ impl Hub {
         dirty: &mut Vec<Outbox>,
     ) -> Subscribed {
         let mut rooms = self.lock();
+        let new_room = !rooms.contains_key(room_name);
         let room = rooms.entry(room_name.to_owned()).or_default();
         if room.subscribers.contains_key(&conn) {
             return Subscribed::Already;
         }
         let first_tab = room.add_member(user);
-        if first_tab && announces_presence(room_name) {
+        if first_tab && self.announces_itself(room_name) {
             let notice = encode(&ServerFrame::System {
                 room: room_name.to_owned(),
                 event: SystemEvent::Join,
@@ -123,7 +249,10 @@ impl Hub {
         room.subscribers
             .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
         self.metrics.subscriptions.inc();
-        Subscribed::New
+        Subscribed::New {
+            first_tab,
+            new_room,
+        }
     }
 
     /// Sends `joined` with the given history and the current members, then releases the
@@ -135,7 +264,7 @@ impl Hub {
             let Some(room) = rooms.get_mut(room_name) else {
                 return;
             };
-            let members = room.member_list();
+            let members = reply.members.unwrap_or_else(|| room.member_list());
             let Some(subscriber) = room.subscribers.get_mut(&conn) else {
                 return;
             };
@@ -148,52 +277,99 @@ impl Hub {
                 recovered: reply.recovered,
                 you: reply.you,
             });
-            subscriber.complete_join(joined, covered)
+            let to_flush = subscriber.complete_join(joined, covered);
+            let mut dirty: Vec<Outbox> = to_flush.into_iter().collect();
+            if self.in_cluster() {
+                // The room's first join says where its live stream starts here.
+                room.sequence.start_at(reply.head);
+                let sent = room.release_early(&mut dirty);
+                self.count_deliveries(room, sent);
+                self.report_gap(room_name, room);
+            }
+            dirty
         };
-        // The socket is written after the lock is released.
-        if let Some(outbox) = to_flush {
-            outbox.flush();
+        // Sockets are written after the lock is released.
+        flush_all(to_flush);
+    }
+
+    fn count_deliveries(&self, room: &Room, messages: usize) {
+        if messages > 0 {
+            let deliveries = (room.subscribers.len() * messages) as u64;
+            self.metrics.deliveries.inc_by(deliveries);
         }
     }
 
     /// Unsubscribes a connection. A user's last connection leaving announces a `system`
-    /// `leave` to the others. Returns whether the connection was subscribed.
-    pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> bool {
+    /// `leave` to the others. `None` when the connection was not subscribed.
+    pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> Option<Unsubscribed> {
         let mut dirty = Vec::new();
-        let was_subscribed = self.unsubscribe_locked(room_name, conn, &mut dirty);
+        let unsubscribed = self.unsubscribe_locked(room_name, conn, &mut dirty);
         flush_all(dirty);
-        was_subscribed
+        unsubscribed
     }
 
-    fn unsubscribe_locked(&self, room_name: &str, conn: ConnId, dirty: &mut Vec<Outbox>) -> bool {
+    fn unsubscribe_locked(
+        &self,
+        room_name: &str,
+        conn: ConnId,
+        dirty: &mut Vec<Outbox>,
+    ) -> Option<Unsubscribed> {
         let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_name) else {
-            return false;
-        };
-        let Some(subscriber) = room.subscribers.remove(&conn) else {
-            return false;
-        };
+        let room = rooms.get_mut(room_name)?;
+        let subscriber = room.subscribers.remove(&conn)?;
         self.metrics.subscriptions.dec();
-        if let Some(user) = room
-            .remove_member(&subscriber.user_id)
-            .filter(|_| announces_presence(room_name))
+        let last_tab = room.remove_member(&subscriber.user_id);
+        if let Some(user) = last_tab
+            .as_ref()
+            .filter(|_| self.announces_itself(room_name))
         {
             let notice = encode(&ServerFrame::System {
                 room: room_name.to_owned(),
                 event: SystemEvent::Leave,
-                user,
+                user: user.clone(),
                 ts: now_ms(),
             });
             room.broadcast(&notice, None, |_| true, dirty);
         }
-        if room.subscribers.is_empty() {
+        let room_gone = room.subscribers.is_empty();
+        if room_gone {
             rooms.remove(room_name);
             if rooms.capacity() > 2 * rooms.len() + 64 {
                 // Rooms come and go; the map does not keep the high-water mark's memory.
                 rooms.shrink_to_fit();
             }
         }
-        true
+        Some(Unsubscribed {
+            last_tab,
+            room_gone,
+        })
+    }
+
+    /// Every user present in a room on this node, with the room (to tell the cluster
+    /// again after Redis lost track).
+    pub fn local_members(&self) -> Vec<(String, User)> {
+        let rooms = self.lock();
+        rooms
+            .iter()
+            .flat_map(|(name, room)| {
+                room.members
+                    .values()
+                    .map(move |m| (name.clone(), m.user.clone()))
+            })
+            .collect()
+    }
+
+    /// The users present in a room on this node.
+    pub fn members_here(&self, room_name: &str) -> Vec<User> {
+        self.lock()
+            .get(room_name)
+            .map(Room::member_list)
+            .unwrap_or_default()
+    }
+
+    /// The rooms with subscribers on this node (to subscribe to them again in Redis).
+    pub fn room_names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 
     /// Delivers a stored message to every subscriber of its room; the sender's
@@ -216,13 +392,95 @@ impl Hub {
             }
             _ => None,
         };
+        let in_cluster = self.in_cluster();
         let mut rooms = self.lock();
         if let Some(room) = rooms.get_mut(&room_name) {
-            room.broadcast_message(seq, &plain, own.as_ref(), dirty);
-            self.metrics
-                .deliveries
-                .inc_by(room.subscribers.len() as u64);
+            if !in_cluster {
+                // One node: the journal is the only source, in commit order.
+                room.broadcast_message(seq, &plain, own.as_ref(), dirty);
+                self.count_deliveries(room, 1);
+                return;
+            }
+            let sent = room.offer_message(seq, plain, own, dirty);
+            self.count_deliveries(room, sent);
+            if sent == 0 {
+                self.report_gap(&room_name, room);
+            }
         }
+    }
+
+    /// Delivers messages another node stored (through Redis), in their turn. Returns
+    /// how many reached subscribers here (held and repeated ones do not count).
+    pub fn deliver_remote(&self, messages: &[Message]) -> usize {
+        let frames: Vec<(String, u64, bytes::Bytes)> = messages
+            .iter()
+            .map(|m| {
+                let frame = encode(&ServerFrame::Message {
+                    message: m.clone(),
+                    client_ref: None,
+                });
+                (m.room.clone(), m.seq, frame)
+            })
+            .collect();
+        let mut dirty = Vec::new();
+        let mut delivered = 0;
+        {
+            let mut rooms = self.lock();
+            for (room_name, seq, frame) in frames {
+                if let Some(room) = rooms.get_mut(&room_name) {
+                    let sent = room.offer_message(seq, frame, None, &mut dirty);
+                    self.count_deliveries(room, sent);
+                    delivered += sent * room.subscribers.len();
+                    if sent == 0 {
+                        self.report_gap(&room_name, room);
+                    }
+                }
+            }
+        }
+        flush_all(dirty);
+        delivered
+    }
+
+    /// Delivers what a fill read from the database for a [`Gap`] (oldest first), and
+    /// reports the room again if messages are still missing.
+    pub fn deliver_filled(&self, room_name: &str, messages: &[Message]) -> usize {
+        let delivered = self.deliver_remote(messages);
+        if let Some(room) = self.lock().get_mut(room_name) {
+            room.sequence.fill_done();
+            self.report_gap(room_name, room);
+        }
+        delivered
+    }
+
+    /// Another node says a room has reached `seq` (its messages may not have come
+    /// through Redis): fill from the database if this node is behind.
+    pub fn announce_head(&self, room_name: &str, seq: u64) {
+        if let Some(room) = self.lock().get_mut(room_name) {
+            room.sequence.announce_head(seq);
+            self.report_gap(room_name, room);
+        }
+    }
+
+    /// Redis was away: anything may have been missed, so every room with subscribers
+    /// here is read from the database from where its delivery stands.
+    pub fn catch_up_all(&self) {
+        let Some(gaps) = self.gaps.get() else {
+            return;
+        };
+        let mut rooms = self.lock();
+        for (room_name, room) in rooms.iter_mut() {
+            if let Some(after) = room.sequence.catch_up() {
+                let _ = gaps.send(Gap {
+                    room: room_name.clone(),
+                    after,
+                });
+            }
+        }
+    }
+
+    /// Whether a room has subscribers on this node.
+    pub fn has_room(&self, room_name: &str) -> bool {
+        self.lock().contains_key(room_name)
     }
 
     /// Tells the room's other users that `user` is (or stopped) typing. Other tabs of the
@@ -291,7 +549,7 @@ mod tests {
         }
         assert_eq!(hub.presence().len(), 5000);
         for i in 0..5000 {
-            assert!(hub.unsubscribe(&format!("room{i}"), 1));
+            assert!(hub.unsubscribe(&format!("room{i}"), 1).is_some());
         }
         assert!(hub.presence().is_empty());
         assert!(

@@ -1,5 +1,6 @@
 //! One room's subscribers and members.
 
+use super::sequence::{Early, Sequence, Verdict};
 use crate::hub::ConnId;
 use crate::outbox::Outbox;
 use bytes::Bytes;
@@ -14,6 +15,10 @@ pub(super) struct Subscriber {
     /// Live frames that arrived between `subscribe` and `complete_join`, with the seq
     /// of the message each carries (if any). `None` once the join is complete.
     held: Option<Vec<(Option<u64>, Bytes)>>,
+    /// The newest seq its `joined` history covered: a message up to it that is
+    /// delivered live later (committed before the history was read, handed out after)
+    /// is not sent again.
+    covered: u64,
 }
 
 impl Subscriber {
@@ -22,6 +27,7 @@ impl Subscriber {
             user_id,
             outbox,
             held: Some(Vec::new()),
+            covered: 0,
         }
     }
 
@@ -36,6 +42,7 @@ impl Subscriber {
     /// the outbox when the caller must flush it.
     pub fn complete_join(&mut self, joined: Bytes, covered: u64) -> Option<Outbox> {
         let held = self.take_held();
+        self.covered = covered;
         let mut must_flush = self.outbox.enqueue(joined).ok()?;
         for (seq, frame) in held {
             if seq.is_none_or(|seq| seq > covered) {
@@ -47,6 +54,9 @@ impl Subscriber {
 
     /// Queues the frame, noting in `dirty` an outbox that now has something to write.
     fn offer(&mut self, seq: Option<u64>, frame: &Bytes, dirty: &mut Vec<Outbox>) {
+        if seq.is_some_and(|seq| seq <= self.covered) {
+            return;
+        }
         match &mut self.held {
             Some(held) => held.push((seq, frame.clone())),
             // A full queue closes the connection itself; its task then unsubscribes it.
@@ -71,6 +81,8 @@ pub(super) struct Room {
     pub subscribers: HashMap<ConnId, Subscriber>,
     /// Keyed by user id.
     pub members: HashMap<String, Member>,
+    /// Where delivery stands: messages go out once and in seq order.
+    pub sequence: Sequence,
 }
 
 impl Room {
@@ -118,6 +130,43 @@ impl Room {
                 subscriber.offer(seq, frame, dirty);
             }
         }
+    }
+
+    /// Delivers a message in its turn: now when it is the next one (with the held
+    /// messages it was the missing predecessor of), later when it overtook one, never
+    /// when it was delivered before. Returns how many messages went out.
+    pub fn offer_message(
+        &mut self,
+        seq: u64,
+        plain: Bytes,
+        own: Option<(ConnId, Bytes)>,
+        dirty: &mut Vec<Outbox>,
+    ) -> usize {
+        let Verdict::Deliver(first) = self.sequence.offer(seq, Early { plain, own }) else {
+            return 0;
+        };
+        let mut sent = 0;
+        let mut next = Some((seq, first));
+        while let Some((seq, early)) = next {
+            self.broadcast_message(seq, &early.plain, early.own.as_ref(), dirty);
+            sent += 1;
+            next = self.sequence.next_early().map(|e| (seq + 1, e));
+        }
+        sent
+    }
+
+    /// Delivers the held messages that can go out now (after the room's start is known
+    /// or a fill brought their predecessors).
+    pub fn release_early(&mut self, dirty: &mut Vec<Outbox>) -> usize {
+        let mut sent = 0;
+        while let Some(seq) = self.sequence.delivered().map(|d| d + 1) {
+            let Some(early) = self.sequence.next_early() else {
+                break;
+            };
+            self.broadcast_message(seq, &early.plain, early.own.as_ref(), dirty);
+            sent += 1;
+        }
+        sent
     }
 
     /// Offers a message frame to everyone, with `own` (connection, bytes) replacing the

@@ -82,6 +82,11 @@ pub trait Store: Conversations + Moderation + Profiles + BotUsers + Send + Sync 
         max: usize,
     ) -> Result<Option<Vec<Message>>, StoreError>;
 
+    /// Up to `limit` messages with `seq > after`, the oldest of those (a node reading
+    /// what Redis did not bring it).
+    async fn after(&self, room: &str, after: u64, limit: usize)
+    -> Result<Vec<Message>, StoreError>;
+
     /// Up to `limit` messages with `seq < before`, the newest of those.
     async fn before(&self, room: &str, before: u64, limit: usize) -> Result<Page, StoreError>;
 

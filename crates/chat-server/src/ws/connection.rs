@@ -58,12 +58,16 @@ where
         rooms: lists.rooms,
         blocked: lists.blocked,
     };
-    let _ = outbox.push(encode(&welcome));
     tracing::debug!(conn, user = %identity.user.id, "connected");
     app.metrics.connections.inc();
     let user_id = identity.user.id.clone();
     let controls = Arc::new(Mailbox::default());
-    app.roster.connect(&user_id, conn, controls.clone());
+    // In the roster before `welcome`: a client that has its welcome can be written to
+    // (a direct message then reaches this connection from any node).
+    app.roster
+        .connect(&identity.user, conn, controls.clone())
+        .await;
+    let _ = outbox.push(encode(&welcome));
     if let Some(bot) = &app.bot {
         bot.opened_app(&user_id);
     }

@@ -196,20 +196,34 @@ impl Handler {
             .app
             .hub
             .subscribe(&room, self.conn, &shown_as, &self.outbox);
-        if subscribed == Subscribed::New && access.is_open_pair() {
+        if subscribed.is_new() && access.is_open_pair() {
             self.app.pairing.present(&room, &self.user.id);
         }
         self.joined.insert(room.clone(), access.you());
+        let members = match (&self.app.cluster, subscribed) {
+            (
+                Some(cluster),
+                Subscribed::New {
+                    first_tab,
+                    new_room,
+                },
+            ) => cluster.joined(&room, &shown_as, first_tab, new_room).await,
+            (Some(cluster), Subscribed::Already) => {
+                cluster.joined(&room, &shown_as, false, false).await
+            }
+            (None, _) => None,
+        };
         match self.join_history(&room, since).await {
             Ok(mut reply) => {
                 reply.you = access.you();
+                reply.members = members;
                 self.app
                     .hub
                     .complete_join(&room, self.conn, reply, since.unwrap_or(0));
                 Ok(())
             }
             Err(err) => {
-                if subscribed == Subscribed::New {
+                if subscribed.is_new() {
                     self.unsubscribe(&room);
                 }
                 Err(internal("history is unavailable; try again", &err))
@@ -224,19 +238,30 @@ impl Handler {
             && let Some(messages) = store.since(room, since, MAX_RECOVERY).await?
         {
             let more = messages.first().map_or(since > 0, |m| m.seq > 1);
+            let head = match messages.last() {
+                Some(last) => last.seq,
+                // Nothing after `since`: the room's head is at most `since` (which a
+                // client may also have made up). Only several nodes need to know it.
+                None if self.app.cluster.is_some() => newest_seq(store.recent(room, 1).await?),
+                None => 0,
+            };
             return Ok(JoinReply {
                 history: messages,
                 more,
                 recovered: Some(true),
-                you: None,
+                head,
+                ..JoinReply::default()
             });
         }
-        let Page { messages, more } = store.recent(room, DEFAULT_HISTORY).await?;
+        let page = store.recent(room, DEFAULT_HISTORY).await?;
+        let head = page.messages.last().map_or(0, |m| m.seq);
+        let Page { messages, more } = page;
         Ok(JoinReply {
             history: messages,
             more,
             recovered: since.map(|_| false),
-            you: None,
+            head,
+            ..JoinReply::default()
         })
     }
 
@@ -262,7 +287,11 @@ impl Handler {
             // A connection that was in many rooms keeps no memory for them.
             self.joined.shrink_to_fit();
         }
-        self.app.hub.unsubscribe(room, self.conn);
+        if let Some(left) = self.app.hub.unsubscribe(room, self.conn)
+            && let Some(cluster) = &self.app.cluster
+        {
+            cluster.left(room, left.last_tab.as_ref(), left.room_gone);
+        }
         if matches!(validate::room(room), Ok(RoomKind::Pair { .. })) {
             self.app.pairing.absent(room, &self.user.id);
         }
@@ -325,7 +354,10 @@ impl Handler {
 
     fn typing(&mut self, room: &str, active: bool) -> Result<(), Refusal> {
         let shown_as = self.shown_in(room).ok_or_else(|| not_joined(room))?;
-        self.app.hub.typing(room, shown_as, active);
+        match &self.app.cluster {
+            Some(cluster) => cluster.typing(room, shown_as, active),
+            None => self.app.hub.typing(room, shown_as, active),
+        }
         Ok(())
     }
 
@@ -371,6 +403,11 @@ impl Handler {
         // A full queue closes this connection; the reader loop then ends it.
         let _ = self.outbox.push(encode(frame));
     }
+}
+
+/// The seq of the newest message of a page (0 for an empty room).
+fn newest_seq(page: Page) -> u64 {
+    page.messages.last().map_or(0, |m| m.seq)
 }
 
 pub(super) fn not_joined(room: &str) -> Refusal {

@@ -21,6 +21,23 @@ impl ChildServer {
     /// Like [`ChildServer::spawn`], with the process's open-file limit set to `files`
     /// (through the shell's `ulimit`, so the test needs no unsafe code).
     pub fn spawn_limited(backend: &Backend, files: Option<u32>) -> ChildServer {
+        Self::spawn_with(backend, files, &[])
+    }
+
+    /// Like [`ChildServer::spawn`], as a node of a cluster on `redis` (its URL and
+    /// namespace).
+    pub fn spawn_node(backend: &Backend, redis: &super::redis::RedisSpot) -> ChildServer {
+        let args = [
+            "--redis-url",
+            &redis.url,
+            "--redis-namespace",
+            &redis.namespace,
+        ];
+        Self::spawn_with(backend, None, &args)
+    }
+
+    /// Starts the binary with extra flags.
+    pub fn spawn_with(backend: &Backend, files: Option<u32>, extra: &[&str]) -> ChildServer {
         let jwt_secret = backend.signed_in.then_some(TEST_JWT_SECRET);
         let mut command = match files {
             Some(files) => {
@@ -37,6 +54,7 @@ impl ChildServer {
         let mut child = command
             .args(["--addr", "127.0.0.1:0", "--database-url", &backend.url])
             .args(["--rate-per-sec", "0"])
+            .args(extra)
             .args(match jwt_secret {
                 Some(secret) => vec!["--jwt-secret", secret, "--allow-anonymous=false"],
                 None => vec![],

@@ -5,6 +5,7 @@ pub mod auth;
 mod backend;
 mod child;
 pub mod proxy;
+pub mod redis;
 
 pub use backend::Backend;
 pub use child::ChildServer;
@@ -242,6 +243,15 @@ pub struct Paired {
 }
 
 impl Client {
+    /// Opens a socket to a URL and reads its `welcome`.
+    pub async fn open(url: &str) -> Client {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connecting timed out")
+            .unwrap();
+        Client::welcomed(ws).await
+    }
+
     /// Reads the `welcome` of a socket just opened.
     pub async fn welcomed(mut ws: Socket) -> Client {
         match next_frame(&mut ws).await {

@@ -110,6 +110,24 @@ impl Store for PgStore {
         Ok(Some(found.into_iter().map(Message::from).collect()))
     }
 
+    async fn after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let found: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \
+             WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(room)
+        .bind(rows::seq_param(after))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(found.into_iter().map(Message::from).collect())
+    }
+
     async fn before(&self, room: &str, before: u64, limit: usize) -> Result<Page, StoreError> {
         let found: Vec<MessageRow> = sqlx::query_as(
             "SELECT room, seq, id, user_id, user_name, text, ts FROM messages \

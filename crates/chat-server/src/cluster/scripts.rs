@@ -1,0 +1,168 @@
+//! The Lua scripts that keep presence in Redis. Each runs atomically, so that of two
+//! nodes racing for the same user exactly one sees them arrive first or leave last, and
+//! only that one announces it.
+//!
+//! Presence is kept per room (`""` is the pseudo-room "online anywhere", which the bot
+//! asks about) as three structures: `members:{room}` (user id to the user as JSON, what
+//! `joined.members` lists), `where:{room}` (user id to the nodes they are present on),
+//! and per node `held:{node}` (every `room \x1f user` it registered), so that the
+//! presence of a node that died can be removed by whichever node notices first. The
+//! count of users per room lives in the sorted set `online` for `/api/rooms`.
+
+use redis::Script;
+use std::sync::LazyLock;
+
+/// Functions shared by the scripts: the one definition of arriving and departing.
+const FUNCTIONS: &str = r#"
+local function arrive(ns, node, room, user, json)
+  local where_key = ns .. ':where:' .. room
+  redis.call('SADD', ns .. ':held:' .. node, room .. '\31' .. user)
+  redis.call('HSET', ns .. ':members:' .. room, user, json)
+  local nodes = redis.call('HGET', where_key, user)
+  if not nodes then
+    redis.call('HSET', where_key, user, node)
+    redis.call('ZINCRBY', ns .. ':online', 1, room)
+    return 1
+  end
+  for n in string.gmatch(nodes, '[^,]+') do
+    if n == node then return 0 end
+  end
+  redis.call('HSET', where_key, user, nodes .. ',' .. node)
+  return 0
+end
+
+local function depart(ns, node, room, user)
+  redis.call('SREM', ns .. ':held:' .. node, room .. '\31' .. user)
+  local where_key = ns .. ':where:' .. room
+  local nodes = redis.call('HGET', where_key, user)
+  if not nodes then return false end
+  local rest, found = {}, false
+  for n in string.gmatch(nodes, '[^,]+') do
+    if n == node then found = true else table.insert(rest, n) end
+  end
+  if not found then return false end
+  if #rest > 0 then
+    redis.call('HSET', where_key, user, table.concat(rest, ','))
+    return false
+  end
+  redis.call('HDEL', where_key, user)
+  local members_key = ns .. ':members:' .. room
+  local json = redis.call('HGET', members_key, user)
+  redis.call('HDEL', members_key, user)
+  if tonumber(redis.call('ZINCRBY', ns .. ':online', -1, room)) <= 0 then
+    redis.call('ZREM', ns .. ':online', room)
+  end
+  return json or '{}'
+end
+
+local function split_entry(entry)
+  local sep = string.find(entry, '\31', 1, true)
+  return string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{FUNCTIONS}\n{body}"))
+}
+
+/// ARGV: namespace, node, room, user id, user JSON, "1" to list the members.
+/// Returns "1" when the user is now present in the room for the first time anywhere
+/// ("0" otherwise), then the members' JSON when asked.
+pub static ARRIVE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local first = arrive(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local reply = {tostring(first)}
+if ARGV[6] == '1' then
+  for _, json in ipairs(redis.call('HVALS', ARGV[1] .. ':members:' .. ARGV[3])) do
+    table.insert(reply, json)
+  end
+end
+return reply
+"#,
+    )
+});
+
+/// ARGV: namespace, node, room, user id. Returns the user's JSON when they are now
+/// present nowhere in the room, nil otherwise.
+pub static DEPART: LazyLock<Script> =
+    LazyLock::new(|| script("return depart(ARGV[1], ARGV[2], ARGV[3], ARGV[4])"));
+
+/// ARGV: namespace, node, lease in ms. Renews the node's lease and registration.
+/// Returns 2 × (the lease still existed) + (Redis still has its data): 3 is the normal
+/// answer; anything else means this node's presence must be registered again.
+pub static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local lease = ARGV[1] .. ':lease:' .. ARGV[2]
+local had = redis.call('EXISTS', lease)
+local epoch = redis.call('EXISTS', ARGV[1] .. ':epoch')
+redis.call('SET', lease, '1', 'PX', ARGV[3])
+redis.call('SADD', ARGV[1] .. ':nodes', ARGV[2])
+return had * 2 + epoch
+"#,
+    )
+});
+
+/// ARGV: namespace, node that may be dead. When its lease is gone: removes all its
+/// presence and the node itself. Returns room, user JSON pairs of the users who are now
+/// present nowhere in a room (to announce as leaving, once: a second sweep finds
+/// nothing).
+pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, dead = ARGV[1], ARGV[2]
+if redis.call('EXISTS', ns .. ':lease:' .. dead) == 1 then return {} end
+local left = {}
+for _, entry in ipairs(redis.call('SMEMBERS', ns .. ':held:' .. dead)) do
+  local room, user = split_entry(entry)
+  local json = depart(ns, dead, room, user)
+  if json then
+    table.insert(left, room)
+    table.insert(left, json)
+  end
+end
+redis.call('DEL', ns .. ':held:' .. dead)
+redis.call('SREM', ns .. ':nodes', dead)
+return left
+"#,
+    )
+});
+
+/// ARGV: namespace, node, then room, user id, user JSON for everything the node holds
+/// now. Makes Redis agree with it (after Redis was away, lost its data, or swept this
+/// node). Returns event, room, user JSON triples to announce to the other nodes:
+/// `leave` for users who left meanwhile, `join` for users who arrived meanwhile (not
+/// when Redis lost its data: then everyone would seem to arrive).
+pub static RECONCILE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, node = ARGV[1], ARGV[2]
+local loud = redis.call('EXISTS', ns .. ':epoch') == 1
+redis.call('SET', ns .. ':epoch', '1')
+local want = {}
+for i = 3, #ARGV, 3 do
+  want[ARGV[i] .. '\31' .. ARGV[i + 1]] = {ARGV[i], ARGV[i + 1], ARGV[i + 2], false}
+end
+local out = {}
+for _, entry in ipairs(redis.call('SMEMBERS', ns .. ':held:' .. node)) do
+  local wanted = want[entry]
+  if wanted then
+    wanted[4] = true
+  else
+    local room, user = split_entry(entry)
+    local json = depart(ns, node, room, user)
+    if json then
+      table.insert(out, 'leave'); table.insert(out, room); table.insert(out, json)
+    end
+  end
+end
+for _, w in pairs(want) do
+  if not w[4] and arrive(ns, node, w[1], w[2], w[3]) == 1 and loud then
+    table.insert(out, 'join'); table.insert(out, w[1]); table.insert(out, w[3])
+  end
+end
+return out
+"#,
+    )
+});
