@@ -281,6 +281,7 @@ impl Worker {
                     tracing::info!(present = held.len(), "presence registered in Redis");
                 }
                 self.out_of_step = false;
+                self.health.presence(true);
                 // This node's own subscribers saw these changes when they happened.
                 for change in changes.chunks_exact(3) {
                     let event = match change[0].as_str() {
@@ -358,6 +359,7 @@ impl Worker {
         }
         self.out_of_step = true;
         self.health.commands(false);
+        self.health.presence(false);
     }
 
     /// Announces to every node (this one directly).
