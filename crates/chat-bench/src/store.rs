@@ -46,7 +46,7 @@ async fn measure(args: &StoreArgs, database_url: &str) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(metrics.clone()));
     let background = TaskTracker::new();
-    let journal = Journal::start(store.clone(), hub, metrics, None, &background);
+    let journal = Journal::start(store.clone(), hub, metrics, Vec::new(), &background);
     let before = stored_total(store.as_ref()).await?;
 
     let text = "x".repeat(args.text_len);
