@@ -226,12 +226,7 @@ impl Cluster {
             .query_async(&mut connection)
             .await
             .ok()?;
-        let mut members: Vec<User> = found
-            .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-        Some(members)
+        Some(presence::members_from_json(found.iter()))
     }
 
     /// Tells the room's other users anywhere that `user` is (or stopped) typing.

@@ -213,15 +213,7 @@ impl Worker {
                 if reply.first().map(String::as_str) == Some("1") {
                     self.announce(room, SystemEvent::Join, user);
                 }
-                list.then(|| {
-                    let mut members: Vec<User> = reply
-                        .iter()
-                        .skip(1)
-                        .filter_map(|json| serde_json::from_str(json).ok())
-                        .collect();
-                    members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-                    members
-                })
+                list.then(|| members_from_json(reply.iter().skip(1)))
             }
             Err(err) => {
                 self.lost_step(&err);
@@ -386,6 +378,16 @@ impl Worker {
             );
         }
     }
+}
+
+/// Members as Redis keeps them (one user as JSON each), in the hub's order: by name,
+/// then id.
+pub fn members_from_json<'a>(found: impl Iterator<Item = &'a String>) -> Vec<User> {
+    let mut members: Vec<User> = found
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    members
 }
 
 /// The `system` frame for an arrival or departure, in rooms that announce them (not
