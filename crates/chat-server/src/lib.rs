@@ -65,8 +65,11 @@ impl Server {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let cluster = match &redis_url {
             Some(url) => Some(cluster::Cluster::start(
-                url,
-                &config.redis_namespace,
+                &cluster::Settings {
+                    redis_url: url,
+                    namespace: &config.redis_namespace,
+                    pair_grace: config.pair_grace,
+                },
                 store.clone(),
                 hub.clone(),
                 metrics.clone(),
@@ -105,17 +108,33 @@ impl Server {
             widen_after: config.pair_widen_after,
             grace: config.pair_grace,
         };
-        let pairing = Arc::new(
-            pairing::LocalPairing::restore(
-                settings,
-                store.clone(),
-                hub.clone(),
-                roster.clone(),
-                metrics.clone(),
-            )
-            .await
-            .context("loading open pairs")?,
-        );
+        let pairing: Arc<dyn pairing::Pairing> = match &cluster {
+            Some(cluster) => {
+                let pairing = Arc::new(cluster::RedisPairing::new(
+                    cluster.clone(),
+                    settings,
+                    store.clone(),
+                    metrics.clone(),
+                ));
+                background.spawn(pairing.clone().run_timers(shutdown.clone()));
+                pairing
+            }
+            None => {
+                let pairing = Arc::new(
+                    pairing::LocalPairing::restore(
+                        settings,
+                        store.clone(),
+                        hub.clone(),
+                        roster.clone(),
+                        metrics.clone(),
+                    )
+                    .await
+                    .context("loading open pairs")?,
+                );
+                background.spawn(pairing.clone().run_timers(shutdown.clone()));
+                pairing
+            }
+        };
         let auth = auth::Authenticator::from_config(&config)?;
         let state = Arc::new(AppState::new(state::Parts {
             config,
@@ -130,7 +149,6 @@ impl Server {
             cluster,
             shutdown,
         }));
-        background.spawn(pairing.run_timers(state.shutdown.clone()));
         background.spawn(identity::sweep_sessions(
             state.store.clone(),
             state.config.session_ttl,

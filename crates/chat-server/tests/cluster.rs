@@ -1,13 +1,15 @@
 //! Several nodes on one PostgreSQL and one Redis behave as one server: messages, typing,
 //! presence and `members`, `system` notices once per user, direct messages and
-//! `/api/rooms`, each checked with the users on different nodes (child processes).
+//! `/api/rooms`, and the line of strangers, each checked with the users on different
+//! nodes (child processes).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use chat_protocol::{ClientFrame, ServerFrame, SystemEvent, User};
 use common::redis::RedisSpot;
-use common::{Backend, ChildServer, Client, http_get};
+use common::{Backend, ChildServer, Client, Paired, http_get};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Three nodes on a fresh database and a fresh Redis namespace, or `None` (skipped)
@@ -262,4 +264,78 @@ async fn a_node_on_its_own_redis_needs_postgres() {
     let said = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("PostgreSQL"), "{said}");
     assert!(!dir.exists(), "nothing was created");
+}
+
+/// 300 people on three nodes press the button at once: 150 pairs, nobody in two,
+/// nobody left waiting, and pairs across nodes talk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_strangers_on_three_nodes_make_exactly_150_pairs() {
+    const PEOPLE: usize = 300;
+    let Some((_backend, nodes)) = three_nodes().await else {
+        return;
+    };
+    let mut clients = Vec::new();
+    for i in 0..PEOPLE {
+        clients.push(open(&nodes[i % 3], &format!("p{i}")).await);
+    }
+    let paired: Vec<Paired> =
+        futures_util::future::join_all(clients.iter_mut().map(|client| async move {
+            client.send(&ClientFrame::Match { interests: vec![] }).await;
+            assert!(matches!(client.recv().await, ServerFrame::Queued));
+            client.matched().await
+        }))
+        .await;
+    let mut by_room: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, pair) in paired.iter().enumerate() {
+        by_room.entry(&pair.room).or_default().push(i);
+    }
+    assert_eq!(by_room.len(), PEOPLE / 2);
+    let mut across = None;
+    for seats in by_room.values() {
+        let [a, b] = seats.as_slice() else {
+            panic!("a pair of {} people: {seats:?}", seats.len());
+        };
+        assert_eq!(paired[*a].you, paired[*b].peer);
+        assert_eq!(paired[*b].you, paired[*a].peer);
+        assert_ne!(paired[*a].you, paired[*b].you);
+        if a % 3 != b % 3 {
+            across = Some((*a, *b));
+        }
+    }
+    // Every node reports the line (cluster-wide) as empty, within a tick.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    for node in &nodes {
+        loop {
+            let (_, metrics) = http_get(addr(node), "/metrics", &[]).await;
+            if metrics.contains("chat_match_queue 0\n") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    // Two who sit on different nodes talk, and one leaving closes it for the other.
+    let (a, b) = across.expect("with 300 people some pairs span nodes");
+    let room = paired[a].room.clone();
+    let (first, second) = if a < b {
+        let (left, right) = clients.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = clients.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    };
+    first.say(&room, "hello stranger", None).await;
+    second.expect_text(&room, "hello stranger").await;
+    first.send(&ClientFrame::Leave { room: room.clone() }).await;
+    match second
+        .recv_until(|f| matches!(f, ServerFrame::System { .. }))
+        .await
+    {
+        ServerFrame::System { event, user, .. } => {
+            assert_eq!((event, user), (SystemEvent::Leave, paired[a].you.clone()));
+        }
+        _ => unreachable!(),
+    }
+    second.assert_nothing_before_pong().await;
 }

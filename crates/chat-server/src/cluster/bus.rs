@@ -141,7 +141,8 @@ async fn run(
             inbound.resubscribed();
             was_away = false;
         }
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -157,7 +158,10 @@ async fn run(
                     inbound.received(message.get_channel_name(), message.get_payload_bytes());
                 }
                 _ = ping.tick() => {
-                    let pinged = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.ping::<String>()).await;
+                    // Any answer will do: with channels subscribed Redis answers a
+                    // PING with an array, not `PONG`.
+                    let pinged =
+                        tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(pinged, Ok(Ok(_))) {
                         break;
                     }

@@ -73,6 +73,16 @@ impl Keys {
         format!("{}:where:{room}", self.ns)
     }
 
+    /// Open anonymous pairs: room to the pair's record as JSON.
+    pub fn pairs(&self) -> String {
+        format!("{}:pairs", self.ns)
+    }
+
+    /// User id to the room of their open pair.
+    pub fn pair_of(&self) -> String {
+        format!("{}:pair_of", self.ns)
+    }
+
     /// What one node holds: `room \x1f user` for every presence it registered.
     pub fn held(&self, node: &str) -> String {
         format!("{}:held:{node}", self.ns)

@@ -20,6 +20,8 @@ mod fill;
 mod health;
 mod inbound;
 mod keys;
+mod pairing;
+mod pairing_scripts;
 mod presence;
 mod publisher;
 mod roster;
@@ -27,6 +29,7 @@ mod scripts;
 
 pub use health::RedisHealth;
 pub use keys::Keys;
+pub use pairing::RedisPairing;
 pub use presence::{LEASE, RENEW_EVERY};
 
 use crate::hub::Hub;
@@ -50,6 +53,17 @@ use tokio_util::task::TaskTracker;
 /// A command to Redis that takes longer than this counts as failed.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How a node joins its cluster (from the server's flags).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub redis_url: &'a str,
+    /// Prefixes every key and channel, so that deployments can share a Redis.
+    pub namespace: &'a str,
+    /// How long a seat of an anonymous pair may be away (the presence scripts keep
+    /// that clock).
+    pub pair_grace: Duration,
+}
+
 /// This node's part in a cluster.
 pub struct Cluster {
     node: Arc<str>,
@@ -67,14 +81,18 @@ impl Cluster {
     /// Connects to Redis and starts this node's tasks: subscribing, publishing,
     /// presence and its lease, and filling gaps from the database.
     pub fn start(
-        redis_url: &str,
-        namespace: &str,
+        settings: &Settings<'_>,
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> anyhow::Result<Arc<Cluster>> {
+        let Settings {
+            redis_url,
+            namespace,
+            pair_grace,
+        } = *settings;
         let client = redis::Client::open(redis_url)
             .with_context(|| format!("invalid Redis URL {redis_url:?}"))?;
         let config = ConnectionManagerConfig::new()
@@ -137,6 +155,7 @@ impl Cluster {
             metrics,
             held,
             health.clone(),
+            pair_grace,
             tracker,
             stop,
         );

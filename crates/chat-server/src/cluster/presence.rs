@@ -76,6 +76,7 @@ impl Presence {
         metrics: Arc<Metrics>,
         local: Arc<dyn LocalPresence>,
         health: Arc<super::health::RedisHealth>,
+        pair_grace: Duration,
         tracker: &tokio_util::task::TaskTracker,
         stop: CancellationToken,
     ) -> Presence {
@@ -89,6 +90,7 @@ impl Presence {
             metrics,
             local,
             health,
+            pair_grace_ms: u64::try_from(pair_grace.as_millis()).unwrap_or(u64::MAX),
             out_of_step: true,
         };
         tracker.spawn(worker.run(rx, stop.clone()));
@@ -156,6 +158,9 @@ struct Worker {
     metrics: Arc<Metrics>,
     local: Arc<dyn LocalPresence>,
     health: Arc<super::health::RedisHealth>,
+    /// How long a seat of an anonymous pair may be away before the pair closes: the
+    /// scripts start that clock when the seat's last connection anywhere leaves.
+    pair_grace_ms: u64,
     /// Redis may not agree with this node (it was away, or this node just started):
     /// changes are announced here only until a reconcile succeeds.
     out_of_step: bool,
@@ -233,7 +238,8 @@ impl Worker {
             .arg(self.keys.namespace())
             .arg(&*self.node)
             .arg(room)
-            .arg(&user.id);
+            .arg(&user.id)
+            .arg(self.pair_grace_ms);
         self.metrics.redis_commands.inc();
         match invocation
             .invoke_async::<Option<String>>(&mut self.connection)
@@ -255,7 +261,10 @@ impl Worker {
     async fn reconcile(&mut self) {
         let held = self.local.held();
         let mut invocation = scripts::RECONCILE.prepare_invoke();
-        invocation.arg(self.keys.namespace()).arg(&*self.node);
+        invocation
+            .arg(self.keys.namespace())
+            .arg(&*self.node)
+            .arg(self.pair_grace_ms);
         for (room, user) in &held {
             let Ok(json) = serde_json::to_string(user) else {
                 continue;
@@ -328,7 +337,10 @@ impl Worker {
         };
         for node in nodes.iter().filter(|n| n.as_str() != &*self.node) {
             let mut invocation = scripts::SWEEP.prepare_invoke();
-            invocation.arg(self.keys.namespace()).arg(node);
+            invocation
+                .arg(self.keys.namespace())
+                .arg(node)
+                .arg(self.pair_grace_ms);
             self.metrics.redis_commands.inc();
             let left: Vec<String> = match invocation.invoke_async(&mut self.connection).await {
                 Ok(left) => left,

@@ -14,6 +14,10 @@ use std::sync::LazyLock;
 
 /// Functions shared by the scripts: the one definition of arriving and departing.
 const FUNCTIONS: &str = r#"
+local function is_pair(room)
+  return string.sub(room, 1, 6) == '~pair.'
+end
+
 local function arrive(ns, node, room, user, json)
   local where_key = ns .. ':where:' .. room
   redis.call('SADD', ns .. ':held:' .. node, room .. '\31' .. user)
@@ -22,6 +26,10 @@ local function arrive(ns, node, room, user, json)
   if not nodes then
     redis.call('HSET', where_key, user, node)
     redis.call('ZINCRBY', ns .. ':online', 1, room)
+    if is_pair(room) then
+      -- Back in an anonymous pair (user is the seat's alias): its grace stops.
+      redis.call('ZREM', ns .. ':pair_absent', room .. '\31' .. user)
+    end
     return 1
   end
   for n in string.gmatch(nodes, '[^,]+') do
@@ -31,7 +39,7 @@ local function arrive(ns, node, room, user, json)
   return 0
 end
 
-local function depart(ns, node, room, user)
+local function depart(ns, node, room, user, grace)
   redis.call('SREM', ns .. ':held:' .. node, room .. '\31' .. user)
   local where_key = ns .. ':where:' .. room
   local nodes = redis.call('HGET', where_key, user)
@@ -51,6 +59,12 @@ local function depart(ns, node, room, user)
   redis.call('HDEL', members_key, user)
   if tonumber(redis.call('ZINCRBY', ns .. ':online', -1, room)) <= 0 then
     redis.call('ZREM', ns .. ':online', room)
+  end
+  if is_pair(room) and redis.call('HEXISTS', ns .. ':pairs', room) == 1 then
+    -- The seat's last connection anywhere left an open pair: its grace starts.
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('ZADD', ns .. ':pair_absent', now + tonumber(grace), room .. '\31' .. user)
   end
   return json or '{}'
 end
@@ -83,10 +97,10 @@ return reply
     )
 });
 
-/// ARGV: namespace, node, room, user id. Returns the user's JSON when they are now
-/// present nowhere in the room, nil otherwise.
+/// ARGV: namespace, node, room, user id, a pair's grace in ms. Returns the user's JSON
+/// when they are now present nowhere in the room, nil otherwise.
 pub static DEPART: LazyLock<Script> =
-    LazyLock::new(|| script("return depart(ARGV[1], ARGV[2], ARGV[3], ARGV[4])"));
+    LazyLock::new(|| script("return depart(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"));
 
 /// ARGV: namespace, node, lease in ms. Renews the node's lease and registration.
 /// Returns 2 × (the lease still existed) + (Redis still has its data): 3 is the normal
@@ -104,19 +118,19 @@ return had * 2 + epoch
     )
 });
 
-/// ARGV: namespace, node that may be dead. When its lease is gone: removes all its
-/// presence and the node itself. Returns room, user JSON pairs of the users who are now
+/// ARGV: namespace, node that may be dead, a pair's grace in ms. When its lease is
+/// gone: removes all its presence and the node itself. Returns room, user JSON pairs of the users who are now
 /// present nowhere in a room (to announce as leaving, once: a second sweep finds
 /// nothing).
 pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-local ns, dead = ARGV[1], ARGV[2]
+local ns, dead, grace = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', ns .. ':lease:' .. dead) == 1 then return {} end
 local left = {}
 for _, entry in ipairs(redis.call('SMEMBERS', ns .. ':held:' .. dead)) do
   local room, user = split_entry(entry)
-  local json = depart(ns, dead, room, user)
+  local json = depart(ns, dead, room, user, grace)
   if json then
     table.insert(left, room)
     table.insert(left, json)
@@ -129,19 +143,19 @@ return left
     )
 });
 
-/// ARGV: namespace, node, then room, user id, user JSON for everything the node holds
-/// now. Makes Redis agree with it (after Redis was away, lost its data, or swept this
+/// ARGV: namespace, node, a pair's grace in ms, then room, user id, user JSON for
+/// everything the node holds now. Makes Redis agree with it (after Redis was away, lost its data, or swept this
 /// node). Returns event, room, user JSON triples to announce to the other nodes:
 /// `leave` for users who left meanwhile, `join` for users who arrived meanwhile (not
 /// when Redis lost its data: then everyone would seem to arrive).
 pub static RECONCILE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-local ns, node = ARGV[1], ARGV[2]
+local ns, node, grace = ARGV[1], ARGV[2], ARGV[3]
 local loud = redis.call('EXISTS', ns .. ':epoch') == 1
 redis.call('SET', ns .. ':epoch', '1')
 local want = {}
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   want[ARGV[i] .. '\31' .. ARGV[i + 1]] = {ARGV[i], ARGV[i + 1], ARGV[i + 2], false}
 end
 local out = {}
@@ -151,7 +165,7 @@ for _, entry in ipairs(redis.call('SMEMBERS', ns .. ':held:' .. node)) do
     wanted[4] = true
   else
     local room, user = split_entry(entry)
-    local json = depart(ns, node, room, user)
+    local json = depart(ns, node, room, user, grace)
     if json then
       table.insert(out, 'leave'); table.insert(out, room); table.insert(out, json)
     end

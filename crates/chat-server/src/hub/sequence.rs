@@ -44,6 +44,9 @@ pub(super) struct Sequence {
     known_head: u64,
     /// A fill from the database has been asked for and not yet delivered.
     filling: bool,
+    /// Anything may have been missed since a fill under way read the database (Redis
+    /// came back meanwhile): read again once it is delivered.
+    stale: bool,
 }
 
 impl Sequence {
@@ -98,10 +101,11 @@ impl Sequence {
     /// missing and no fill is under way. Marks the fill as asked for.
     pub fn wants_fill(&mut self) -> Option<u64> {
         let done = self.delivered?;
-        if self.filling || self.known_head <= done {
+        if self.filling || !self.has_gap() {
             return None;
         }
         self.filling = true;
+        self.stale = false;
         Some(done)
     }
 
@@ -110,6 +114,8 @@ impl Sequence {
     pub fn catch_up(&mut self) -> Option<u64> {
         let done = self.delivered?;
         if self.filling {
+            // That fill may have read before what was missed was stored.
+            self.stale = true;
             return None;
         }
         self.filling = true;
@@ -126,9 +132,10 @@ impl Sequence {
         self.delivered
     }
 
-    /// Whether messages are known to be missing.
+    /// Whether messages are known (or, after Redis was away, feared) to be missing.
     pub fn has_gap(&self) -> bool {
-        self.delivered.is_some_and(|done| self.known_head > done)
+        self.delivered
+            .is_some_and(|done| self.known_head > done || self.stale)
     }
 }
 
@@ -211,6 +218,26 @@ mod tests {
             Some(9),
             "a later join changes nothing"
         );
+    }
+
+    #[test]
+    fn catching_up_during_a_fill_reads_again_after_it() {
+        let mut sequence = Sequence::default();
+        sequence.start_at(10);
+        assert_eq!(verdict(&mut sequence, 12), "held");
+        assert_eq!(sequence.wants_fill(), Some(10));
+        // Redis comes back while that fill is under way: it may have read too early.
+        assert_eq!(sequence.catch_up(), None);
+        assert_eq!(verdict(&mut sequence, 11), "deliver");
+        sequence.fill_done();
+        assert_eq!(drain(&mut sequence), ["12"]);
+        assert!(
+            sequence.has_gap(),
+            "nothing is known missing, but a read is due"
+        );
+        assert_eq!(sequence.wants_fill(), Some(12));
+        sequence.fill_done();
+        assert!(!sequence.has_gap());
     }
 
     #[test]

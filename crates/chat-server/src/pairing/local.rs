@@ -6,7 +6,6 @@ use super::Pairing;
 use super::queue::{Match, Queue, Ticket};
 use crate::clock::now_ms;
 use crate::hub::{ConnId, Hub};
-use crate::ids::random_token;
 use crate::metrics::Metrics;
 use crate::roster::{Control, Roster};
 use crate::store::{CloseReason, PairRecord, Seat, Store};
@@ -244,14 +243,14 @@ impl LocalPairing {
 
 #[async_trait]
 impl Pairing for LocalPairing {
-    async fn enqueue(&self, ticket: Ticket) -> bool {
+    async fn enqueue(&self, ticket: Ticket) -> Result<bool, super::Unavailable> {
         let now = Instant::now();
         let reserved = {
             let mut state = self.lock();
             if state.pair_of.contains_key(&ticket.user.id)
                 || state.queue.move_to(&ticket.user.id, ticket.conn)
             {
-                return false;
+                return Ok(false);
             }
             let made = state.queue.push(ticket, now);
             self.reserve(&mut state, made.into_iter().collect(), now)
@@ -261,32 +260,32 @@ impl Pairing for LocalPairing {
         for (record, made) in reserved {
             self.open_pair(record, made).await;
         }
-        true
+        Ok(true)
     }
 
-    fn move_ticket(&self, user_id: &str, conn: ConnId) -> bool {
+    async fn move_ticket(&self, user_id: &str, conn: ConnId) -> bool {
         self.lock().queue.move_to(user_id, conn)
     }
 
-    fn cancel(&self, user_id: &str) -> bool {
+    async fn cancel(&self, user_id: &str) -> bool {
         let mut state = self.lock();
         let removed = state.queue.remove_user(user_id);
         self.metrics.match_queue.set(state.queue.len() as i64);
         removed
     }
 
-    fn connection_closed(&self, conn: ConnId) {
+    async fn connection_closed(&self, _user_id: &str, conn: ConnId) {
         let mut state = self.lock();
         if state.queue.remove_conn(conn) {
             self.metrics.match_queue.set(state.queue.len() as i64);
         }
     }
 
-    fn open_pair_of(&self, user_id: &str) -> Option<String> {
+    async fn open_pair_of(&self, user_id: &str) -> Option<String> {
         self.lock().pair_of.get(user_id).cloned()
     }
 
-    fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)> {
+    async fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)> {
         let state = self.lock();
         let (you, peer) = state.open.get(room)?.record.seats_of(user_id)?;
         Some((you.clone(), peer.clone()))
@@ -374,15 +373,14 @@ fn absent_pair(record: PairRecord, now: Instant) -> OpenPair {
 /// A new pair for a match: a random room and two random aliases, which share nothing
 /// with the real ids.
 fn new_pair(made: &Match) -> PairRecord {
-    let mut rng = rand::rng();
-    let mut seat = |ticket: &Ticket| Seat {
+    let (room, [first, second]) = super::fresh_pair_names();
+    let seat = |ticket: &Ticket, alias: String| Seat {
         user: ticket.user.clone(),
-        alias: format!("anon_{}", random_token(&mut rng, 16)),
+        alias,
     };
-    let seats = [seat(&made.first), seat(&made.second)];
     PairRecord {
-        room: format!("~pair.{}", random_token(&mut rng, 20)),
-        seats,
+        room,
+        seats: [seat(&made.first, first), seat(&made.second, second)],
         common: made.common.clone(),
         opened_ms: now_ms(),
         closed_ms: None,

@@ -1,8 +1,9 @@
 //! The anonymous one-to-one chat: the waiting line, the open pairs, and when they close.
 //!
-//! [`Pairing`] is the seam several nodes will fill from Redis (one atomic script for the
-//! line, leases for presence); [`LocalPairing`] keeps everything in this process and in
-//! the store, which holds every pair with its real members for moderation.
+//! [`Pairing`] is the seam: [`LocalPairing`] keeps the line and the open pairs in this
+//! process; several nodes keep them in Redis (`cluster::RedisPairing`: one atomic
+//! script per step). Either way the store holds every pair with its real members, for
+//! moderation and for history.
 
 mod local;
 mod queue;
@@ -13,28 +14,44 @@ pub use queue::Ticket;
 use crate::store::{CloseReason, PairRecord, Seat};
 use async_trait::async_trait;
 
+/// A fresh pair room name and two fresh aliases: random, sharing nothing with the real
+/// ids (an alias's name is always "Stranger").
+pub fn fresh_pair_names() -> (String, [String; 2]) {
+    let mut rng = rand::rng();
+    let mut alias = || format!("anon_{}", crate::ids::random_token(&mut rng, 16));
+    let aliases = [alias(), alias()];
+    let room = format!("~pair.{}", crate::ids::random_token(&mut rng, 20));
+    (room, aliases)
+}
+
+/// The line could not be reached (Redis is away): the user is not waiting.
+#[derive(Debug, thiserror::Error)]
+#[error("the line of strangers is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
 /// The line and the open pairs.
 #[async_trait]
 pub trait Pairing: Send + Sync {
     /// Puts the ticket's user in the line; false when they have an open pair, or are in
     /// the line already (their place then moves to the ticket's connection). When a
     /// partner is found, both asking connections are told through the roster.
-    async fn enqueue(&self, ticket: Ticket) -> bool;
+    async fn enqueue(&self, ticket: Ticket) -> Result<bool, Unavailable>;
 
     /// If the user waits, gives their place to `conn` and returns true.
-    fn move_ticket(&self, user_id: &str, conn: crate::hub::ConnId) -> bool;
+    async fn move_ticket(&self, user_id: &str, conn: crate::hub::ConnId) -> bool;
 
     /// Takes a user out of the line; true when they were in it.
-    fn cancel(&self, user_id: &str) -> bool;
+    async fn cancel(&self, user_id: &str) -> bool;
 
-    /// A connection ended: a ticket it holds is void (a `matched` could not reach it).
-    fn connection_closed(&self, conn: crate::hub::ConnId);
+    /// A connection of `user_id` ended: a ticket it holds is void (a `matched` could not
+    /// reach it).
+    async fn connection_closed(&self, user_id: &str, conn: crate::hub::ConnId);
 
     /// The open pair a user is in.
-    fn open_pair_of(&self, user_id: &str) -> Option<String>;
+    async fn open_pair_of(&self, user_id: &str) -> Option<String>;
 
     /// In an open pair: the user's seat and the partner's.
-    fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)>;
+    async fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)>;
 
     /// A connection of `user_id` joined the pair room.
     fn present(&self, room: &str, user_id: &str);

@@ -52,7 +52,7 @@ impl Handler {
             RoomKind::Direct { a, b } if a == me || b == me => Ok(RoomAccess::Direct),
             RoomKind::Direct { .. } => Err(not_yours(room)),
             RoomKind::Pair { .. } => {
-                if let Some((you, peer)) = self.app.pairing.open_seats(room, me) {
+                if let Some((you, peer)) = self.app.pairing.open_seats(room, me).await {
                     return Ok(RoomAccess::Pair {
                         you,
                         peer,

@@ -77,7 +77,7 @@ where
     // Nothing more reaches this connection: what others still ask of it is moot.
     app.roster.disconnect(&user_id, conn);
     controls.close();
-    app.pairing.connection_closed(conn);
+    app.pairing.connection_closed(&user_id, conn).await;
     let reason = ending.reason;
     if reason == CloseReason::SlowConsumer {
         app.metrics.slow_consumer_closes.inc();

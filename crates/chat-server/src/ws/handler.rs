@@ -105,7 +105,7 @@ impl Handler {
             }
             ClientFrame::Match { interests } => self.find_stranger(&interests).await,
             ClientFrame::Unmatch => {
-                self.app.pairing.cancel(&self.user.id);
+                self.app.pairing.cancel(&self.user.id).await;
                 self.send(&ServerFrame::Unqueued);
                 Ok(())
             }
@@ -271,7 +271,13 @@ impl Handler {
             return Err(not_joined(&room));
         }
         self.send(&ServerFrame::Left { room: room.clone() });
-        if self.app.pairing.open_seats(&room, &self.user.id).is_some() {
+        if self
+            .app
+            .pairing
+            .open_seats(&room, &self.user.id)
+            .await
+            .is_some()
+        {
             self.close_pair(&room, crate::store::CloseReason::Left)
                 .await;
         }
@@ -315,7 +321,13 @@ impl Handler {
                 self.open_direct(&room, &peer).await?;
             }
             RoomKind::Pair { .. } => {
-                if self.app.pairing.open_seats(&room, &self.user.id).is_none() {
+                if self
+                    .app
+                    .pairing
+                    .open_seats(&room, &self.user.id)
+                    .await
+                    .is_none()
+                {
                     return Err(Refusal::new(
                         ErrorCode::RoomClosed,
                         "this chat has ended; start a new one",

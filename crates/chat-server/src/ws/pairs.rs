@@ -17,7 +17,7 @@ impl Handler {
         // A reload must find the pair again, so the identity must outlive this socket.
         self.keep_session().await?;
         // Waiting already: the place is now this connection's, nothing else changes.
-        if self.app.pairing.move_ticket(&self.user.id, self.conn) {
+        if self.app.pairing.move_ticket(&self.user.id, self.conn).await {
             self.send(&ServerFrame::Queued);
             return Ok(());
         }
@@ -37,7 +37,7 @@ impl Handler {
         }
         // The open pair's partner is the previous partner now: looked up above, before
         // the pair closes.
-        if let Some(room) = self.app.pairing.open_pair_of(&self.user.id) {
+        if let Some(room) = self.app.pairing.open_pair_of(&self.user.id).await {
             self.close_pair(&room, CloseReason::Next).await;
         }
         // `queued` goes out first: a partner found at once is announced after it.
@@ -49,7 +49,14 @@ impl Handler {
             avoid,
             since: tokio::time::Instant::now(),
         };
-        self.app.pairing.enqueue(ticket).await;
+        if let Err(err) = self.app.pairing.enqueue(ticket).await {
+            tracing::warn!(error = %err, "cannot queue for a stranger");
+            self.send(&ServerFrame::Unqueued);
+            return Err(Refusal::new(
+                chat_protocol::ErrorCode::Internal,
+                "finding a stranger is unavailable right now; try again",
+            ));
+        }
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub struct Backend {
     pub url: String,
     /// The server refuses anonymous users and test clients sign in with JWTs.
     pub signed_in: bool,
+    /// Set for a node of a cluster (PostgreSQL and Redis): the server is one node.
+    pub redis: Option<super::redis::RedisSpot>,
     sqlite_file: Option<PathBuf>,
 }
 
@@ -30,6 +32,7 @@ impl Backend {
         Backend {
             url: format!("sqlite://{}", file.display()),
             signed_in: false,
+            redis: None,
             sqlite_file: Some(file),
         }
     }
@@ -67,8 +70,19 @@ impl Backend {
         Some(Backend {
             url: format!("{base}{separator}options=-c%20search_path%3D{schema}"),
             signed_in: false,
+            redis: None,
             sqlite_file: None,
         })
+    }
+
+    /// PostgreSQL and Redis (a namespace of its own): the server under test is a node
+    /// of a cluster, with the line, pairs and presence in Redis. `None` as for
+    /// [`Backend::postgres`] when either is missing.
+    pub async fn cluster_node() -> Option<Backend> {
+        let redis = super::redis::RedisSpot::shared()?;
+        let mut backend = Backend::postgres().await?;
+        backend.redis = Some(redis);
+        Some(backend)
     }
 }
 
@@ -139,6 +153,22 @@ macro_rules! on_each_database {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             $crate::backend_tests!($name);
+        }
+    )*};
+}
+
+/// Runs each named `async fn(Backend)` on a node of a cluster (PostgreSQL and Redis),
+/// as `name::cluster_node`, for the parts that Redis takes over from the process.
+#[macro_export]
+macro_rules! on_a_cluster_node {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster_node() {
+                if let Some(backend) = $crate::common::Backend::cluster_node().await {
+                    super::super::$name(backend).await;
+                }
+            }
         }
     )*};
 }

@@ -76,8 +76,17 @@ impl ChildServer {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep draining the log so the server never blocks on a full pipe (shown with
+        // CHAT_TEST_NODE_LOG set, for a failing test's story).
+        let show = std::env::var_os("CHAT_TEST_NODE_LOG").is_some();
+        let name = addr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("[{name}] {line}");
+                }
+            }
+        });
         ChildServer {
             child,
             addr,

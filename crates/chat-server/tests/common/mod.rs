@@ -42,6 +42,10 @@ pub fn test_config(backend: &Backend) -> Config {
     config.database_url = backend.url.clone();
     config.rate_per_sec = 0;
     config.static_dir = std::env::temp_dir().join("chat-test-no-static");
+    if let Some(redis) = &backend.redis {
+        config.redis_url = Some(redis.url.clone());
+        config.redis_namespace = redis.namespace.clone();
+    }
     if backend.signed_in {
         config.jwt_secret = Some(auth::TEST_JWT_SECRET.to_owned());
         config.allow_anonymous = Some(false);

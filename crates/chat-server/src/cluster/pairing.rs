@@ -1,0 +1,567 @@
+//! The stranger line and the open pairs of a cluster, in Redis: every step is one
+//! script (`pairing_scripts`), so two nodes can never hand out the same ticket, and a
+//! pair closes once whichever node closes it.
+//!
+//! The node that makes a match stores the pair (before anyone can act on it) and tells
+//! both asking connections, on whatever node each is, through the user's channel. A
+//! seat's grace runs in Redis too: the presence scripts start it when the seat's last
+//! connection anywhere leaves the pair room (or its node dies and is swept) and stop it
+//! when one comes back; every node asks in turn for the pairs whose grace is over.
+
+use super::Cluster;
+use super::envelope::{ConnTarget, Event};
+use super::pairing_scripts as scripts;
+use crate::clock::now_ms;
+use crate::hub::ConnId;
+use crate::metrics::Metrics;
+use crate::pairing::{Pairing, PairingSettings, Ticket, Unavailable, fresh_pair_names};
+use crate::roster::{Control, Roster};
+use crate::store::{CloseReason, PairRecord, Seat, Store};
+use async_trait::async_trait;
+use chat_protocol::{ServerFrame, SystemEvent, User};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often a node asks for pairs whose grace is over, at most: a pair closes at most
+/// this long after its grace (less when the grace is short, as in tests).
+const CLOSE_DUE_EVERY: Duration = Duration::from_secs(1);
+
+/// A ticket as the scripts keep it.
+#[derive(Serialize)]
+struct TicketOut<'a> {
+    user: &'a User,
+    node: &'a str,
+    conn: ConnId,
+    interests: &'a [String],
+    avoid: Vec<&'a str>,
+}
+
+/// What the scripts hand back of a ticket that was matched.
+#[derive(Deserialize)]
+struct TicketIn {
+    user: User,
+    node: String,
+    conn: ConnId,
+    /// When it started waiting, in Redis' clock (ms).
+    since: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeatJson {
+    user: User,
+    alias: String,
+}
+
+/// A pair record as Redis keeps it (open, so without a closing time).
+#[derive(Serialize, Deserialize)]
+struct RecordJson {
+    room: String,
+    seats: [SeatJson; 2],
+    common: Vec<String>,
+    opened_ms: i64,
+}
+
+impl From<RecordJson> for PairRecord {
+    fn from(json: RecordJson) -> PairRecord {
+        let [a, b] = json.seats;
+        let seat = |s: SeatJson| Seat {
+            user: s.user,
+            alias: s.alias,
+        };
+        PairRecord {
+            room: json.room,
+            seats: [seat(a), seat(b)],
+            common: json.common,
+            opened_ms: json.opened_ms,
+            closed_ms: None,
+        }
+    }
+}
+
+fn record_json(record: &PairRecord) -> Option<String> {
+    let seat = |s: &Seat| SeatJson {
+        user: s.user.clone(),
+        alias: s.alias.clone(),
+    };
+    serde_json::to_string(&RecordJson {
+        room: record.room.clone(),
+        seats: [seat(&record.seats[0]), seat(&record.seats[1])],
+        common: record.common.clone(),
+        opened_ms: record.opened_ms,
+    })
+    .ok()
+}
+
+fn parse_record(raw: &str) -> Option<PairRecord> {
+    match serde_json::from_str::<RecordJson>(raw) {
+        Ok(json) => Some(json.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "a pair in Redis did not decode");
+            None
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The line and the open pairs of every node.
+pub struct RedisPairing {
+    cluster: Arc<Cluster>,
+    settings: PairingSettings,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    /// The newest version of the line's length reported so far (see `with_length`).
+    line_version: std::sync::Mutex<u64>,
+    /// Tickets of this node with interests, for the timer that widens them.
+    widenings: mpsc::UnboundedSender<(Instant, String)>,
+    widening_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(Instant, String)>>>,
+}
+
+impl RedisPairing {
+    pub fn new(
+        cluster: Arc<Cluster>,
+        settings: PairingSettings,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+    ) -> RedisPairing {
+        let (widenings, rx) = mpsc::unbounded_channel();
+        RedisPairing {
+            cluster,
+            settings,
+            store,
+            metrics,
+            line_version: std::sync::Mutex::new(0),
+            widenings,
+            widening_rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+
+    fn connection(&self) -> redis::aio::ConnectionManager {
+        self.cluster.connection.clone()
+    }
+
+    fn namespace(&self) -> &str {
+        self.cluster.keys.namespace()
+    }
+
+    /// Runs until `stop`: widening this node's tickets when their time comes, closing
+    /// pairs whose grace is over, and putting the database's open pairs back into
+    /// Redis whenever it (re)appears (a first start, or a Redis that lost its data).
+    pub async fn run_timers(self: Arc<Self>, stop: CancellationToken) {
+        let taken = self
+            .widening_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut new_widenings) = taken else {
+            return;
+        };
+        let mut due: BinaryHeap<Reverse<(Instant, String)>> = BinaryHeap::new();
+        let every = CLOSE_DUE_EVERY
+            .min(self.settings.grace / 2)
+            .max(Duration::from_millis(50));
+        let mut close_tick = tokio::time::interval(every);
+        close_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut restored = false;
+        loop {
+            let next = due.peek().map(|Reverse((at, _))| *at);
+            let widen_sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                new = new_widenings.recv() => match new {
+                    Some(entry) => due.push(Reverse(entry)),
+                    None => return,
+                },
+                () = widen_sleep => {
+                    let now = Instant::now();
+                    while due.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+                        if let Some(Reverse((_, user_id))) = due.pop() {
+                            self.widen(&user_id).await;
+                        }
+                    }
+                }
+                _ = close_tick.tick() => {
+                    if !self.cluster.health.is_up() {
+                        restored = false;
+                        continue;
+                    }
+                    if !restored {
+                        restored = self.restore().await;
+                    }
+                    self.close_due().await;
+                }
+            }
+        }
+    }
+
+    /// Puts the database's open pairs that Redis does not know back; true when done.
+    async fn restore(&self) -> bool {
+        let open = match self.store.open_pairs().await {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the open pairs; trying again");
+                return false;
+            }
+        };
+        let mut invocation = scripts::RESTORE.prepare_invoke();
+        invocation
+            .arg(self.namespace())
+            .arg(millis(self.settings.grace));
+        for record in &open {
+            let Some(json) = record_json(record) else {
+                continue;
+            };
+            let [a, b] = &record.seats;
+            invocation
+                .arg(&record.room)
+                .arg(json)
+                .arg(&a.user.id)
+                .arg(&b.user.id)
+                .arg(&a.alias)
+                .arg(&b.alias);
+        }
+        self.metrics.redis_commands.inc();
+        match invocation.invoke_async::<u64>(&mut self.connection()).await {
+            Ok(restored) => {
+                if restored > 0 {
+                    tracing::info!(restored, "open pairs put back into Redis");
+                }
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot put the open pairs into Redis");
+                false
+            }
+        }
+    }
+
+    /// A ticket of this node stopped holding out for a shared interest.
+    async fn widen(&self, user_id: &str) {
+        let (room, [first, second]) = fresh_pair_names();
+        let mut invocation = scripts::WIDEN.prepare_invoke();
+        invocation
+            .arg(self.namespace())
+            .arg(user_id)
+            .arg(millis(self.settings.widen_after))
+            .arg(millis(self.settings.grace))
+            .arg(room)
+            .arg(first)
+            .arg(second);
+        self.metrics.redis_commands.inc();
+        match invocation
+            .invoke_async::<Vec<String>>(&mut self.connection())
+            .await
+        {
+            Ok(reply) => self.settle(reply).await,
+            Err(err) => tracing::warn!(error = %err, "cannot widen a waiting ticket"),
+        }
+    }
+
+    /// Acts on a script's reply: reports the line's length, opens a match.
+    async fn settle(&self, reply: Vec<String>) {
+        self.report_length(&reply);
+        if let [kind, record, first, second, _, _] = reply.as_slice()
+            && kind == "matched"
+        {
+            self.opened(record, first, second).await;
+        }
+    }
+
+    /// Sets `chat_match_queue` from a reply's last two fields, unless a newer length
+    /// was reported already (replies of concurrent scripts may come in any order).
+    fn report_length(&self, reply: &[String]) {
+        let [.., version, length] = reply else {
+            return;
+        };
+        let (Ok(version), Ok(length)) = (version.parse::<u64>(), length.parse::<i64>()) else {
+            return;
+        };
+        let mut newest = self
+            .line_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if version > *newest {
+            *newest = version;
+            self.metrics.match_queue.set(length);
+        }
+    }
+
+    /// A match was made here: store the pair, then tell both asking connections.
+    async fn opened(&self, record: &str, first: &str, second: &str) {
+        let Some(record) = parse_record(record) else {
+            return;
+        };
+        let tickets: Vec<TicketIn> = [first, second]
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect();
+        let [first, second] = tickets.as_slice() else {
+            tracing::error!(room = %record.room, "a matched ticket did not decode");
+            return;
+        };
+        let now = now_ms();
+        for ticket in [first, second] {
+            let waited = u64::try_from(now.saturating_sub(ticket.since)).unwrap_or(0);
+            self.metrics.matched_after(Duration::from_millis(waited));
+        }
+        self.metrics.pairs_opened.inc();
+        if let Err(err) = self.store.open_pair(&record).await {
+            tracing::error!(error = %err, room = %record.room, "cannot store a new pair");
+        }
+        let [a, b] = &record.seats;
+        for (ticket, (you, peer)) in [(first, (a, b)), (second, (b, a))] {
+            let control = Control::Matched {
+                room: record.room.clone(),
+                you: User::alias(&you.alias),
+                peer: User::alias(&peer.alias),
+                common: record.common.clone(),
+            };
+            self.tell_conn(ticket, control);
+        }
+    }
+
+    /// Tells one connection somewhere in the cluster.
+    fn tell_conn(&self, ticket: &TicketIn, control: Control) {
+        let cluster = &self.cluster;
+        if *ticket.node == *cluster.node {
+            if !cluster
+                .roster
+                .local
+                .tell_conn(&ticket.user.id, ticket.conn, control)
+            {
+                tracing::debug!("a matched connection had gone; the grace period decides");
+            }
+            return;
+        }
+        cluster.publisher.publish(
+            cluster.keys.user_channel(&ticket.user.id),
+            Event::Control {
+                target: Some(ConnTarget {
+                    node: ticket.node.clone(),
+                    conn: ticket.conn,
+                }),
+                control,
+                except: None,
+            },
+        );
+    }
+
+    /// Closes the pairs whose grace is over (each once, cluster-wide).
+    async fn close_due(&self) {
+        let mut invocation = scripts::CLOSE_DUE.prepare_invoke();
+        invocation.arg(self.namespace());
+        self.metrics.redis_commands.inc();
+        let closed: Vec<String> = match invocation.invoke_async(&mut self.connection()).await {
+            Ok(closed) => closed,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for abandoned pairs");
+                return;
+            }
+        };
+        self.report_length(&closed);
+        let triples = &closed[..closed.len().saturating_sub(2)];
+        for triple in triples.chunks_exact(3) {
+            let (alias, raw) = (&triple[1], &triple[2]);
+            let Some(record) = parse_record(raw) else {
+                continue;
+            };
+            let Some(gone) = record.seats.iter().find(|s| s.alias == *alias) else {
+                continue;
+            };
+            let gone = gone.user.id.clone();
+            self.closed(record, &gone, CloseReason::Gone).await;
+        }
+    }
+
+    /// A pair was closed in Redis on behalf of `closer_id`: store it, tell the partner
+    /// and the closer's other connections.
+    async fn closed(
+        &self,
+        record: PairRecord,
+        closer_id: &str,
+        reason: CloseReason,
+    ) -> Option<PairRecord> {
+        let (closer, _) = record.seats_of(closer_id)?;
+        let room = record.room.as_str();
+        self.metrics.pair_closed(reason);
+        let closed_ms = now_ms();
+        if let Err(err) = self.store.close_pair(room, reason, closed_ms).await {
+            tracing::error!(error = %err, %room, "cannot store that a pair closed");
+        }
+        self.cluster.announce(
+            room,
+            &ServerFrame::System {
+                room: room.to_owned(),
+                event: SystemEvent::Leave,
+                user: User::alias(&closer.alias),
+                ts: closed_ms,
+            },
+            &closer.alias,
+        );
+        self.cluster.roster.tell_user(
+            closer_id,
+            &Control::Closed {
+                room: room.to_owned(),
+            },
+            None,
+        );
+        Some(PairRecord {
+            closed_ms: Some(closed_ms),
+            ..record
+        })
+    }
+
+    async fn cancel_ticket(&self, user_id: &str, only: Option<ConnId>) -> bool {
+        let mut invocation = scripts::CANCEL.prepare_invoke();
+        invocation.arg(self.namespace()).arg(user_id);
+        match only {
+            Some(conn) => invocation.arg(&*self.cluster.node).arg(conn),
+            None => invocation.arg("").arg(0),
+        };
+        self.metrics.redis_commands.inc();
+        match invocation
+            .invoke_async::<Vec<String>>(&mut self.connection())
+            .await
+        {
+            Ok(reply) => {
+                self.report_length(&reply);
+                reply.first().map(String::as_str) == Some("cancelled")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot take a ticket out of the line");
+                false
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Pairing for RedisPairing {
+    async fn enqueue(&self, ticket: Ticket) -> Result<bool, Unavailable> {
+        let out = TicketOut {
+            user: &ticket.user,
+            node: &self.cluster.node,
+            conn: ticket.conn,
+            interests: &ticket.interests,
+            avoid: ticket.avoid.iter().map(String::as_str).collect(),
+        };
+        let json = serde_json::to_string(&out).map_err(|e| Unavailable(e.to_string()))?;
+        let (room, [first, second]) = fresh_pair_names();
+        let mut invocation = scripts::ENQUEUE.prepare_invoke();
+        invocation
+            .arg(self.namespace())
+            .arg(json)
+            .arg(millis(self.settings.widen_after))
+            .arg(millis(self.settings.grace))
+            .arg(room)
+            .arg(first)
+            .arg(second);
+        self.metrics.redis_commands.inc();
+        let reply: Vec<String> = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(|e| Unavailable(e.to_string()))?;
+        let kind = reply.first().map(String::as_str);
+        let queued = kind == Some("queued") || kind == Some("matched");
+        if kind == Some("queued") && !ticket.interests.is_empty() {
+            let at = Instant::now() + self.settings.widen_after;
+            let _ = self.widenings.send((at, ticket.user.id.clone()));
+        }
+        self.settle(reply).await;
+        Ok(queued)
+    }
+
+    async fn move_ticket(&self, user_id: &str, conn: ConnId) -> bool {
+        let mut invocation = scripts::MOVE.prepare_invoke();
+        invocation
+            .arg(self.namespace())
+            .arg(user_id)
+            .arg(&*self.cluster.node)
+            .arg(conn);
+        self.metrics.redis_commands.inc();
+        match invocation.invoke_async::<i64>(&mut self.connection()).await {
+            Ok(moved) => moved == 1,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot move a waiting ticket");
+                false
+            }
+        }
+    }
+
+    async fn cancel(&self, user_id: &str) -> bool {
+        self.cancel_ticket(user_id, None).await
+    }
+
+    async fn connection_closed(&self, user_id: &str, conn: ConnId) {
+        self.cancel_ticket(user_id, Some(conn)).await;
+    }
+
+    async fn open_pair_of(&self, user_id: &str) -> Option<String> {
+        self.metrics.redis_commands.inc();
+        redis::cmd("HGET")
+            .arg(self.cluster.keys.pair_of())
+            .arg(user_id)
+            .query_async::<Option<String>>(&mut self.connection())
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "cannot look up a user's open pair");
+                None
+            })
+    }
+
+    async fn open_seats(&self, room: &str, user_id: &str) -> Option<(Seat, Seat)> {
+        self.metrics.redis_commands.inc();
+        let raw = redis::cmd("HGET")
+            .arg(self.cluster.keys.pairs())
+            .arg(room)
+            .query_async::<Option<String>>(&mut self.connection())
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "cannot look up an open pair");
+                None
+            })?;
+        let record = parse_record(&raw)?;
+        let (you, peer) = record.seats_of(user_id)?;
+        Some((you.clone(), peer.clone()))
+    }
+
+    /// Nothing to do here: a seat's presence in the pair room is the cluster's presence
+    /// (the connection joined the room under its alias), whose scripts stop the seat's
+    /// grace when its first connection anywhere arrives.
+    fn present(&self, _room: &str, _user_id: &str) {}
+
+    /// As [`RedisPairing::present`]: the presence scripts start the grace when the
+    /// seat's last connection anywhere leaves, and a swept node's seats count as left.
+    fn absent(&self, _room: &str, _user_id: &str) {}
+
+    async fn close(&self, room: &str, closer_id: &str, reason: CloseReason) -> Option<PairRecord> {
+        let mut invocation = scripts::CLOSE.prepare_invoke();
+        invocation.arg(self.namespace()).arg(room).arg(closer_id);
+        self.metrics.redis_commands.inc();
+        let raw = match invocation
+            .invoke_async::<Option<String>>(&mut self.connection())
+            .await
+        {
+            Ok(raw) => raw?,
+            Err(err) => {
+                tracing::warn!(error = %err, %room, "cannot close a pair");
+                return None;
+            }
+        };
+        let record = parse_record(&raw)?;
+        self.closed(record, closer_id, reason).await
+    }
+}

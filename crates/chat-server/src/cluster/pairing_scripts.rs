@@ -1,0 +1,291 @@
+//! The Lua scripts of the stranger line in Redis. Each runs atomically: of two nodes
+//! whose users arrive at the same instant, one script runs first and sees the other's
+//! ticket or nothing, so no ticket is ever taken twice, and a pair closes once.
+//!
+//! Keys under the namespace: `pq:line` (user id scored by when they started waiting,
+//! in Redis' clock), `pq:tickets` (user id to the ticket as JSON: the user, the node
+//! and connection that asked, interests, whom to avoid, since), `pairs` (open pair
+//! room to its record as JSON), `pair_of` (user id to their open pair), `pair_absent`
+//! (`room \x1f alias` scored by when that seat's grace ends; the presence scripts add
+//! and remove them as the seat's last connection anywhere leaves or its first comes).
+//!
+//! The rules are those of `pairing::queue` (one process): the longest waiting partner
+//! who shares an interest, else the longest waiting of those who take anyone (a ticket
+//! with interests does so once it has waited `widen` ms); never yourself, never
+//! someone either avoids. A ticket whose node's lease is gone is dropped on the way.
+
+use redis::Script;
+use std::sync::LazyLock;
+
+const FUNCTIONS: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function takes_anyone(t, now, widen)
+  return #t.interests == 0 or now - t.since >= widen
+end
+
+local function avoids(a, b)
+  for _, id in ipairs(a.avoid) do
+    if id == b.user.id then return true end
+  end
+  return false
+end
+
+local function common(first, second)
+  local shared = {}
+  for _, tag in ipairs(first.interests) do
+    for _, other in ipairs(second.interests) do
+      if tag == other then table.insert(shared, tag) end
+    end
+  end
+  return shared
+end
+
+-- The best partner waiting for ticket `t` (which may itself be in the line).
+local function best(ns, t, now, widen)
+  local line, tickets = ns .. ':pq:line', ns .. ':pq:tickets'
+  local fallback = nil
+  for _, id in ipairs(redis.call('ZRANGE', line, 0, -1)) do
+    if id ~= t.user.id then
+      local raw = redis.call('HGET', tickets, id)
+      if not raw then
+        redis.call('ZREM', line, id)
+      else
+        local o = cjson.decode(raw)
+        if redis.call('EXISTS', ns .. ':lease:' .. o.node) == 0 then
+          redis.call('ZREM', line, id)
+          redis.call('HDEL', tickets, id)
+        elseif not avoids(t, o) and not avoids(o, t) then
+          if #common(t, o) > 0 then return o end
+          if not fallback and takes_anyone(t, now, widen) and takes_anyone(o, now, widen) then
+            fallback = o
+          end
+        end
+      end
+    end
+  end
+  return fallback
+end
+
+local function json_list(list)
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
+end
+
+-- Opens a pair of two tickets (the older first): both leave the line, both seats'
+-- grace starts (it ends when each first joins the room), and the record is kept.
+local function pair(ns, a, b, room, alias_a, alias_b, now, grace)
+  local first, second, first_alias, second_alias = a, b, alias_a, alias_b
+  if b.since < a.since then
+    first, second, first_alias, second_alias = b, a, alias_b, alias_a
+  end
+  for _, t in ipairs({first, second}) do
+    redis.call('ZREM', ns .. ':pq:line', t.user.id)
+    redis.call('HDEL', ns .. ':pq:tickets', t.user.id)
+    redis.call('HSET', ns .. ':pair_of', t.user.id, room)
+  end
+  local record = '{"room":' .. cjson.encode(room)
+    .. ',"seats":[{"user":' .. cjson.encode(first.user) .. ',"alias":' .. cjson.encode(first_alias)
+    .. '},{"user":' .. cjson.encode(second.user) .. ',"alias":' .. cjson.encode(second_alias)
+    .. '}],"common":' .. json_list(common(first, second))
+    .. ',"opened_ms":' .. string.format('%d', now) .. '}'
+  redis.call('HSET', ns .. ':pairs', room, record)
+  redis.call('ZADD', ns .. ':pair_absent', now + grace, room .. '\31' .. first_alias)
+  redis.call('ZADD', ns .. ':pair_absent', now + grace, room .. '\31' .. second_alias)
+  return {'matched', record, cjson.encode(first), cjson.encode(second)}
+end
+
+-- Removes an open pair; returns its record, or nil when it was not open.
+local function unpair(ns, room)
+  local raw = redis.call('HGET', ns .. ':pairs', room)
+  if not raw then return nil end
+  redis.call('HDEL', ns .. ':pairs', room)
+  local record = cjson.decode(raw)
+  for _, seat in ipairs(record.seats) do
+    if redis.call('HGET', ns .. ':pair_of', seat.user.id) == room then
+      redis.call('HDEL', ns .. ':pair_of', seat.user.id)
+    end
+    redis.call('ZREM', ns .. ':pair_absent', room .. '\31' .. seat.alias)
+  end
+  return raw
+end
+
+-- Every reply ends with the line's length and a version of it (each script that may
+-- change the line counts one up), so that a node reporting the length keeps the
+-- newest whatever order the replies reach it in.
+local function with_length(ns, reply)
+  table.insert(reply, tostring(redis.call('INCR', ns .. ':pq:version')))
+  table.insert(reply, tostring(redis.call('ZCARD', ns .. ':pq:line')))
+  return reply
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{FUNCTIONS}\n{body}"))
+}
+
+/// ARGV: namespace, ticket JSON (`user`, `node`, `conn`, `interests`, `avoid`; `since`
+/// is set here), widen ms, grace ms, then a fresh room name and two fresh aliases.
+/// Returns `busy` (the user has an open pair), `waiting` (they are in the line: the
+/// place moved to this ticket's connection), `queued`, or `matched` with the record
+/// and both tickets (older first); then the line's version and length.
+pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns = ARGV[1]
+local t = cjson.decode(ARGV[2])
+local widen, grace = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tickets = ns .. ':pq:tickets'
+if redis.call('HEXISTS', ns .. ':pair_of', t.user.id) == 1 then
+  return with_length(ns, {'busy'})
+end
+local now = now_ms()
+local held = redis.call('HGET', tickets, t.user.id)
+if held then
+  local old = cjson.decode(held)
+  old.node, old.conn = t.node, t.conn
+  redis.call('HSET', tickets, t.user.id, cjson.encode(old))
+  return with_length(ns, {'waiting'})
+end
+t.since = now
+local partner = best(ns, t, now, widen)
+if partner then
+  return with_length(ns, pair(ns, partner, t, ARGV[5], ARGV[6], ARGV[7], now, grace))
+end
+redis.call('HSET', tickets, t.user.id, cjson.encode(t))
+redis.call('ZADD', ns .. ':pq:line', now, t.user.id)
+return with_length(ns, {'queued', tostring(now)})
+"#,
+    )
+});
+
+/// ARGV: namespace, user id, widen ms, grace ms, a fresh room and two aliases. The
+/// user's ticket has waited long enough to take anyone: pairs it if someone will take
+/// it. Returns `matched` as [`ENQUEUE`] does, or `waiting` / `gone`.
+pub static WIDEN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, me = ARGV[1], ARGV[2]
+local widen, grace = tonumber(ARGV[3]), tonumber(ARGV[4])
+local raw = redis.call('HGET', ns .. ':pq:tickets', me)
+if not raw then return with_length(ns, {'gone'}) end
+local t = cjson.decode(raw)
+local now = now_ms()
+local partner = best(ns, t, now, widen)
+if partner then
+  return with_length(ns, pair(ns, t, partner, ARGV[5], ARGV[6], ARGV[7], now, grace))
+end
+return with_length(ns, {'waiting'})
+"#,
+    )
+});
+
+/// ARGV: namespace, user id, node, connection. Gives a waiting user's place to this
+/// connection; returns 1 when they were waiting.
+pub static MOVE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local tickets = ARGV[1] .. ':pq:tickets'
+local raw = redis.call('HGET', tickets, ARGV[2])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+t.node, t.conn = ARGV[3], tonumber(ARGV[4])
+redis.call('HSET', tickets, ARGV[2], cjson.encode(t))
+return 1
+"#,
+    )
+});
+
+/// ARGV: namespace, user id, then node and connection to take out only the ticket that
+/// connection holds (empty: whichever). Returns `cancelled` or `absent`, then the
+/// line's version and length.
+pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, me = ARGV[1], ARGV[2]
+local tickets, line = ns .. ':pq:tickets', ns .. ':pq:line'
+local raw = redis.call('HGET', tickets, me)
+if not raw then return with_length(ns, {'absent'}) end
+if ARGV[3] ~= '' then
+  local t = cjson.decode(raw)
+  if t.node ~= ARGV[3] or t.conn ~= tonumber(ARGV[4]) then
+    return with_length(ns, {'absent'})
+  end
+end
+redis.call('HDEL', tickets, me)
+redis.call('ZREM', line, me)
+return with_length(ns, {'cancelled'})
+"#,
+    )
+});
+
+/// ARGV: namespace, room, closer's user id. Closes the pair when it is open and the
+/// closer sits in it; returns its record, or nil.
+pub static CLOSE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, room, closer = ARGV[1], ARGV[2], ARGV[3]
+local raw = redis.call('HGET', ns .. ':pairs', room)
+if not raw then return false end
+local record = cjson.decode(raw)
+if record.seats[1].user.id ~= closer and record.seats[2].user.id ~= closer then
+  return false
+end
+return unpair(ns, room)
+"#,
+    )
+});
+
+/// ARGV: namespace. Closes the pairs a seat of which has been away longer than the
+/// grace: returns room, absent alias, record triples (each pair once, to whichever
+/// node asks first), then the line's version and length (so that every node's report
+/// of it is at most one tick old).
+pub static CLOSE_DUE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns = ARGV[1]
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', ns .. ':pair_absent', '-inf', now_ms(), 'LIMIT', 0, 100)
+for _, entry in ipairs(due) do
+  redis.call('ZREM', ns .. ':pair_absent', entry)
+  local sep = string.find(entry, '\31', 1, true)
+  local room, alias = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
+  local raw = unpair(ns, room)
+  if raw then
+    table.insert(out, room); table.insert(out, alias); table.insert(out, raw)
+  end
+end
+return with_length(ns, out)
+"#,
+    )
+});
+
+/// ARGV: namespace, grace ms, then room, record JSON, first user id, second user id,
+/// first alias, second alias for every pair the database has open. Puts back those
+/// Redis does not know (it lost its data, or this is the cluster's first start): each
+/// seat not present anywhere gets the grace to come back. Returns how many came back.
+pub static RESTORE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, grace = ARGV[1], tonumber(ARGV[2])
+local now, restored = now_ms(), 0
+for i = 3, #ARGV, 6 do
+  local room = ARGV[i]
+  if redis.call('HSETNX', ns .. ':pairs', room, ARGV[i + 1]) == 1 then
+    restored = restored + 1
+    for k = 0, 1 do
+      redis.call('HSETNX', ns .. ':pair_of', ARGV[i + 2 + k], room)
+      local alias = ARGV[i + 4 + k]
+      if redis.call('HEXISTS', ns .. ':where:' .. room, alias) == 0 then
+        redis.call('ZADD', ns .. ':pair_absent', 'NX', now + grace, room .. '\31' .. alias)
+      end
+    end
+  end
+end
+return restored
+"#,
+    )
+});
