@@ -9,6 +9,20 @@ default:
 run *ARGS: setup-web web
     cargo run --locked --release -p chat-server -- --static-dir dist {{ARGS}}
 
+# Three nodes of one cluster on http://127.0.0.1:3001, :3002 and :3003, sharing the local PostgreSQL and Redis: open two side by side and chat across them.
+cluster POSTGRES="postgres://postgres@127.0.0.1:5432/test" REDIS="redis://127.0.0.1:6379": setup-web web
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --locked --release -p chat-server
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+    for port in 3001 3002 3003; do
+        target/release/chat-server --static-dir dist --addr "127.0.0.1:$port" \
+            --database-url "{{POSTGRES}}" --redis-url "{{REDIS}}" --redis-namespace just-cluster &
+        pids+=("$!")
+    done
+    wait
+
 # Frontend work: the server on :3000 and `trunk serve` with live reload on :8080.
 dev: setup-web
     #!/usr/bin/env bash
@@ -93,12 +107,13 @@ lint:
     cargo clippy --locked --workspace --all-targets -- -D warnings
 
 # The socket scenarios run first and are written into BENCHMARKS.md with the machine, date
-# and commit; storage throughput follows (printed), so its disk activity cannot disturb them. With 2+ cores the server is pinned
+# and commit; storage throughput and the cluster comparison (two nodes against one) follow (printed), so
+# their disk activity cannot disturb them. With 2+ cores the server is pinned
 # to CPU 0 and the load generator to CPU 1. The PostgreSQL storage rows use a scratch
 # schema in POSTGRES and are skipped if it is unreachable.
 
 # Run the benchmarks on release builds and record them in BENCHMARKS.md.
-bench POSTGRES="postgres://postgres@127.0.0.1:5432/test":
+bench POSTGRES="postgres://postgres@127.0.0.1:5432/test" REDIS="redis://127.0.0.1:6379":
     cargo build --locked --release -p chat-server -p chat-bench
     if [ "$(nproc)" -ge 2 ]; then \
         taskset -c 1 target/release/chat-bench suite --server-cpu 0 --commit "$(git rev-parse --short HEAD)"; \
@@ -109,3 +124,4 @@ bench POSTGRES="postgres://postgres@127.0.0.1:5432/test":
     target/release/chat-bench store --database sqlite --senders 1000 --rooms 100 --messages 200
     -target/release/chat-bench store --database {{POSTGRES}} --senders 100 --rooms 10 --messages 2000
     -target/release/chat-bench store --database {{POSTGRES}} --senders 1000 --rooms 100 --messages 200
+    -target/release/chat-bench cluster --database {{POSTGRES}} --redis {{REDIS}}

@@ -46,6 +46,10 @@ pub struct FanoutArgs {
     /// Clients per room that join and then never read.
     #[arg(long, default_value_t = 0)]
     pub silent_per_room: usize,
+    /// Nodes already running (address, pid) that the clients are spread over in turn,
+    /// instead of one server (the cluster scenario starts them).
+    #[arg(skip)]
+    pub nodes: Vec<(String, u32)>,
 }
 
 fn humantime_secs(s: &str) -> Result<Duration, String> {
@@ -67,6 +71,8 @@ pub struct FanoutResult {
     /// How long the publishers published (the drain afterwards not included).
     pub seconds: f64,
     pub server_cpu: Option<Duration>,
+    /// Each node's part of `server_cpu`, when there are several.
+    pub node_cpu: Vec<Duration>,
     pub server_rss_peak: Option<u64>,
     /// CPU the load generator itself used while publishing.
     pub bench_cpu: Duration,
@@ -125,13 +131,25 @@ fn new_histogram() -> Histogram<u64> {
 
 /// Runs one fan-out scenario and returns its measurements.
 pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
-    let (_server, addr, pid) = match &args.addr {
-        Some(addr) => (None, addr.clone(), args.server_pid),
-        None => {
+    let (_server, addr, pid) = match (&args.addr, args.nodes.first()) {
+        (_, Some((addr, pid))) => (None, addr.clone(), Some(*pid)),
+        (Some(addr), None) => (None, addr.clone(), args.server_pid),
+        (None, None) => {
             let server = ServerProcess::start(&args.server, args.server_cpu, &[])?;
             let (addr, pid) = (server.addr.clone(), server.pid());
             (Some(server), addr, Some(pid))
         }
+    };
+    // Client `c` of a room connects to node `c % nodes` (one node: the server).
+    let addrs: Vec<String> = if args.nodes.is_empty() {
+        vec![addr.clone()]
+    } else {
+        args.nodes.iter().map(|(addr, _)| addr.clone()).collect()
+    };
+    let pids: Vec<u32> = if args.nodes.is_empty() {
+        pid.into_iter().collect()
+    } else {
+        args.nodes.iter().map(|(_, pid)| *pid).collect()
     };
     let start = Instant::now();
     let publishers_total = args.rooms * args.publishers_per_room;
@@ -148,7 +166,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         let mut connecting = Vec::new();
         for c in 0..args.clients_per_room {
             let permit = permits.clone().acquire_owned().await?;
-            let addr = addr.clone();
+            let addr = addrs[c % addrs.len()].clone();
             let stop = stop_rx.clone();
             let start_at = start;
             let room_publishers: Vec<usize> =
@@ -190,11 +208,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
     // Let the join notices settle before measuring: n clients joining one room cause
     // n(n-1)/2 of them (12.5 million for 5000), which takes the server seconds.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    if let Some(pid) = pid {
-        process::wait_until_quiet(pid, Duration::from_secs(120)).await?;
+    for pid in &pids {
+        process::wait_until_quiet(*pid, Duration::from_secs(120)).await?;
     }
 
-    let before = pid.map(process::usage).transpose()?;
+    let before = pids
+        .iter()
+        .map(|pid| process::usage(*pid))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let bench_before = process::usage(std::process::id())?.cpu;
     let publishing = Instant::now();
     let mut publishers = Vec::new();
@@ -236,7 +257,15 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
     let publishing_seconds = publishing.elapsed().as_secs_f64();
     // Deliveries still in flight get a moment to arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = pid.map(process::usage).transpose()?;
+    let after = pids
+        .iter()
+        .map(|pid| process::usage(*pid))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let node_cpu: Vec<Duration> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| a.cpu.saturating_sub(b.cpu))
+        .collect();
     let bench_cpu = process::usage(std::process::id())?
         .cpu
         .saturating_sub(bench_before);
@@ -255,7 +284,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         duplicated: 0,
         latency_us: new_histogram(),
         seconds,
-        server_cpu: before.zip(after).map(|(b, a)| a.cpu.saturating_sub(b.cpu)),
+        server_cpu: (!node_cpu.is_empty()).then(|| node_cpu.iter().sum()),
+        node_cpu,
         server_rss_peak: pid.map(|_| peak_rss.load(Ordering::SeqCst)),
         bench_cpu,
         silent_ends: Vec::new(),
@@ -397,14 +427,20 @@ async fn silent_end(mut socket: Socket) -> SilentEnd {
 
 /// Reads `chat_slow_consumer_closes_total` from the server's `/metrics`.
 async fn slow_consumer_closes(addr: &str) -> Option<u64> {
+    metric(addr, "chat_slow_consumer_closes_total").await
+}
+
+/// Reads one counter or gauge without labels from a server's `/metrics`.
+pub async fn metric(addr: &str, name: &str) -> Option<u64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
+    let prefix = format!("{name} ");
     response
         .lines()
-        .find_map(|line| line.strip_prefix("chat_slow_consumer_closes_total "))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|value| value.trim().parse().ok())
 }

@@ -2,6 +2,7 @@
 //! results can go straight into `BENCHMARKS.md`; `suite` runs the standard set.
 
 mod clients;
+mod cluster;
 mod fanout;
 mod idle;
 mod process;
@@ -29,6 +30,8 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Many idle joined connections: server memory per connection.
     Idle(idle::IdleArgs),
+    /// One room over several nodes (PostgreSQL + Redis) against one node, in one run.
+    Cluster(cluster::ClusterArgs),
     /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
     Suite(suite::SuiteArgs),
 }
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", report::idle_row(&result));
                 Ok(())
             }
+            Scenario::Cluster(args) => cluster::run(args).await,
             Scenario::Suite(args) => suite::run(args).await,
         }
     })

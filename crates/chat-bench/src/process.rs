@@ -17,9 +17,25 @@ impl ServerProcess {
     /// Starts `binary` on a free port with a fresh SQLite file and no rate limit, pinned
     /// to `cpu` with `taskset` when given.
     pub fn start(binary: &str, cpu: Option<usize>, extra_args: &[String]) -> anyhow::Result<Self> {
+        Self::start_on(binary, cpu, None, extra_args)
+    }
+
+    /// Like [`ServerProcess::start`], on the database `database_url` when given (a
+    /// node of several shares PostgreSQL with the others).
+    pub fn start_on(
+        binary: &str,
+        cpu: Option<usize>,
+        database_url: Option<&str>,
+        extra_args: &[String],
+    ) -> anyhow::Result<Self> {
         let database =
             std::env::temp_dir().join(format!("chat-bench-server-{}.db", std::process::id()));
-        remove_database(&database);
+        if database_url.is_none() {
+            remove_database(&database);
+        }
+        let database_url = database_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}", database.display()));
         let mut command = match cpu {
             Some(cpu) => {
                 let mut c = Command::new("taskset");
@@ -30,10 +46,7 @@ impl ServerProcess {
         };
         command
             .args(["--addr", "127.0.0.1:0", "--rate-per-sec", "0"])
-            .args([
-                "--database-url",
-                &format!("sqlite://{}", database.display()),
-            ])
+            .args(["--database-url", &database_url])
             .args(extra_args)
             .env("RUST_LOG", "warn,chat_server=info")
             .env("NO_COLOR", "1")

@@ -41,6 +41,7 @@ impl SuiteArgs {
             duration: self.duration,
             text_len: 100,
             silent_per_room: 0,
+            nodes: Vec::new(),
         }
     }
 }
