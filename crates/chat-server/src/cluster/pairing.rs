@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chat_protocol::{ServerFrame, SystemEvent, User};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -118,6 +118,9 @@ pub struct RedisPairing {
     settings: PairingSettings,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    /// Connections of this node that asked for a stranger (some may have been matched
+    /// or cancelled since): only their closing needs a word with Redis.
+    asked_here: std::sync::Mutex<HashSet<ConnId>>,
     /// The newest version of the line's length reported so far (see `with_length`).
     line_version: std::sync::Mutex<u64>,
     /// Tickets of this node with interests, for the timer that widens them.
@@ -138,10 +141,17 @@ impl RedisPairing {
             settings,
             store,
             metrics,
+            asked_here: std::sync::Mutex::default(),
             line_version: std::sync::Mutex::new(0),
             widenings,
             widening_rx: std::sync::Mutex::new(Some(rx)),
         }
+    }
+
+    fn asked_here(&self) -> std::sync::MutexGuard<'_, HashSet<ConnId>> {
+        self.asked_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn connection(&self) -> redis::aio::ConnectionManager {
@@ -476,6 +486,9 @@ impl Pairing for RedisPairing {
             .map_err(|e| Unavailable(e.to_string()))?;
         let kind = reply.first().map(String::as_str);
         let queued = kind == Some("queued") || kind == Some("matched");
+        if kind == Some("queued") || kind == Some("waiting") {
+            self.asked_here().insert(ticket.conn);
+        }
         if kind == Some("queued") && !ticket.interests.is_empty() {
             let at = Instant::now() + self.settings.widen_after;
             let _ = self.widenings.send((at, ticket.user.id.clone()));
@@ -493,7 +506,12 @@ impl Pairing for RedisPairing {
             .arg(conn);
         self.metrics.redis_commands.inc();
         match invocation.invoke_async::<i64>(&mut self.connection()).await {
-            Ok(moved) => moved == 1,
+            Ok(moved) => {
+                if moved == 1 {
+                    self.asked_here().insert(conn);
+                }
+                moved == 1
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot move a waiting ticket");
                 false
@@ -506,7 +524,11 @@ impl Pairing for RedisPairing {
     }
 
     async fn connection_closed(&self, user_id: &str, conn: ConnId) {
-        self.cancel_ticket(user_id, Some(conn)).await;
+        // Most connections never asked: their closing costs Redis nothing.
+        let asked = self.asked_here().remove(&conn);
+        if asked {
+            self.cancel_ticket(user_id, Some(conn)).await;
+        }
     }
 
     async fn open_pair_of(&self, user_id: &str) -> Option<String> {
