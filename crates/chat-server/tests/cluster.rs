@@ -339,3 +339,41 @@ async fn three_hundred_strangers_on_three_nodes_make_exactly_150_pairs() {
     }
     second.assert_nothing_before_pong().await;
 }
+
+/// The value of an unlabelled metric on a node.
+async fn metric(node: &ChildServer, name: &str) -> u64 {
+    let (_, body) = http_get(addr(node), "/metrics", &[]).await;
+    body.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+/// A quiet cluster keeps its subscriptions: the link checks (a ping every 2 s, answered
+/// differently while channels are subscribed) never make a node think Redis went away,
+/// which would make it read every room from the database again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_cluster_keeps_its_subscriptions() {
+    let Some((_backend, nodes)) = three_nodes().await else {
+        return;
+    };
+    let mut ann = open(&nodes[0], "Ann").await;
+    let mut bob = open(&nodes[1], "Bob").await;
+    ann.join("quiet").await;
+    bob.join("quiet").await;
+    // Two lease renewals after the joins: more than one link check has run.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    for node in &nodes[..2] {
+        let start = metric(node, "chat_cluster_lease_renewals_total").await;
+        while metric(node, "chat_cluster_lease_renewals_total").await < start + 2 {
+            assert!(tokio::time::Instant::now() < deadline, "no lease renewals");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    for node in &nodes[..2] {
+        assert_eq!(metric(node, "chat_cluster_gap_fills_total").await, 0);
+        assert_eq!(metric(node, "chat_redis_up").await, 1);
+    }
+    ann.say("quiet", "still one cluster", None).await;
+    next_is_message(&mut bob, "still one cluster").await;
+}

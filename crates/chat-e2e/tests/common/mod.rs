@@ -136,32 +136,42 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver on a free port and waits until it says it is ready. The
+    /// port is free when chosen but may be taken before chromedriver binds it (other
+    /// tests start servers on port 0 too): then chromedriver exits, or something else
+    /// answers, and another port is tried.
     pub async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let profiles = TempDir::new("profiles");
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .env("TMPDIR", &profiles.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)");
         let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let profiles = TempDir::new("profiles");
+            let child = Command::new("/usr/bin/chromedriver")
+                .arg(format!("--port={port}"))
+                .env("TMPDIR", &profiles.0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver (apt-get install chromium-driver)");
+            let mut driver = Driver {
+                child,
+                port,
+                _profiles: profiles,
+            };
+            loop {
+                if driver_ready(port).await {
+                    return driver;
+                }
+                if !matches!(driver.child.try_wait(), Ok(None)) {
+                    break; // it could not bind the port: try another
+                }
+                assert!(Instant::now() < deadline, "chromedriver did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Driver {
-            child,
-            port,
-            _profiles: profiles,
         }
     }
 
@@ -190,6 +200,38 @@ impl Driver {
         client.set_window_size(width, height).await.unwrap();
         client
     }
+}
+
+/// Whether chromedriver (and not some other server) answers `GET /status` on `port`
+/// with `"ready": true`.
+async fn driver_ready(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let request =
+        format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    // Read until the answer says so (chromedriver may keep the connection open).
+    let reading = async {
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&response).replace(' ', "");
+            if text.contains("\"ready\":true") {
+                return true;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), reading)
+        .await
+        .unwrap_or(false)
 }
 
 impl Drop for Driver {

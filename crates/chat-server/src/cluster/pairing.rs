@@ -198,14 +198,18 @@ impl RedisPairing {
                 () = widen_sleep => {
                     let now = Instant::now();
                     while due.peek().is_some_and(|Reverse((at, _))| *at <= now) {
-                        if let Some(Reverse((_, user_id))) = due.pop() {
-                            self.widen(&user_id).await;
+                        if let Some(Reverse((_, user_id))) = due.pop()
+                            && let Some(again) = self.widen(&user_id).await
+                        {
+                            due.push(Reverse((again, user_id)));
                         }
                     }
                 }
                 _ = close_tick.tick() => {
                     if !self.cluster.health.is_up() {
                         restored = false;
+                        // Redis may come back without its data, counting versions anew.
+                        *self.line_version() = 0;
                         continue;
                     }
                     if !restored {
@@ -258,8 +262,10 @@ impl RedisPairing {
         }
     }
 
-    /// A ticket of this node stopped holding out for a shared interest.
-    async fn widen(&self, user_id: &str) {
+    /// A ticket of this node may have stopped holding out for a shared interest.
+    /// Returns when to try again: when it will have (it moved here from a node that
+    /// knew, or the clocks disagree), or soon after Redis failed.
+    async fn widen(&self, user_id: &str) -> Option<Instant> {
         let (room, [first, second]) = fresh_pair_names();
         let mut invocation = scripts::WIDEN.prepare_invoke();
         invocation
@@ -275,9 +281,34 @@ impl RedisPairing {
             .invoke_async::<Vec<String>>(&mut self.connection())
             .await
         {
-            Ok(reply) => self.settle(reply).await,
-            Err(err) => tracing::warn!(error = %err, "cannot widen a waiting ticket"),
+            Ok(reply) => {
+                let again = match reply.as_slice() {
+                    [kind, due, now, ..] if kind == "waiting" => {
+                        let (due, now) = (due.parse::<u64>().ok()?, now.parse::<u64>().ok()?);
+                        (due > now).then(|| Instant::now() + Duration::from_millis(due - now))
+                    }
+                    _ => None,
+                };
+                self.settle(reply).await;
+                again
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot widen a waiting ticket; trying again");
+                Some(Instant::now() + CLOSE_DUE_EVERY)
+            }
         }
+    }
+
+    /// Asks the timer to look at a ticket that moved to this node now (its old node
+    /// may be gone with the timer that would have widened it).
+    fn watch_widening(&self, user_id: &str) {
+        let _ = self.widenings.send((Instant::now(), user_id.to_owned()));
+    }
+
+    fn line_version(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.line_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Acts on a script's reply: reports the line's length, opens a match.
@@ -299,10 +330,7 @@ impl RedisPairing {
         let (Ok(version), Ok(length)) = (version.parse::<u64>(), length.parse::<i64>()) else {
             return;
         };
-        let mut newest = self
-            .line_version
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut newest = self.line_version();
         if version > *newest {
             *newest = version;
             self.metrics.match_queue.set(length);
@@ -469,6 +497,9 @@ impl Pairing for RedisPairing {
             avoid: ticket.avoid.iter().map(String::as_str).collect(),
         };
         let json = serde_json::to_string(&out).map_err(|e| Unavailable(e.to_string()))?;
+        // Before the script: should its reply be lost, this connection's closing still
+        // voids whatever ticket it left.
+        self.asked_here().insert(ticket.conn);
         let (room, [first, second]) = fresh_pair_names();
         let mut invocation = scripts::ENQUEUE.prepare_invoke();
         invocation
@@ -486,12 +517,15 @@ impl Pairing for RedisPairing {
             .map_err(|e| Unavailable(e.to_string()))?;
         let kind = reply.first().map(String::as_str);
         let queued = kind == Some("queued") || kind == Some("matched");
-        if kind == Some("queued") || kind == Some("waiting") {
-            self.asked_here().insert(ticket.conn);
-        }
-        if kind == Some("queued") && !ticket.interests.is_empty() {
-            let at = Instant::now() + self.settings.widen_after;
-            let _ = self.widenings.send((at, ticket.user.id.clone()));
+        match kind {
+            Some("queued") if !ticket.interests.is_empty() => {
+                let at = Instant::now() + self.settings.widen_after;
+                let _ = self.widenings.send((at, ticket.user.id.clone()));
+            }
+            // The place moved here: this node keeps its time from now on (the script
+            // says when it is due).
+            Some("waiting") => self.watch_widening(&ticket.user.id),
+            _ => {}
         }
         self.settle(reply).await;
         Ok(queued)
@@ -509,6 +543,7 @@ impl Pairing for RedisPairing {
             Ok(moved) => {
                 if moved == 1 {
                     self.asked_here().insert(conn);
+                    self.watch_widening(user_id);
                 }
                 moved == 1
             }

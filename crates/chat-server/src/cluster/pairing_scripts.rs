@@ -2,12 +2,15 @@
 //! whose users arrive at the same instant, one script runs first and sees the other's
 //! ticket or nothing, so no ticket is ever taken twice, and a pair closes once.
 //!
-//! Keys under the namespace: `pq:line` (user id scored by when they started waiting,
-//! in Redis' clock), `pq:tickets` (user id to the ticket as JSON: the user, the node
-//! and connection that asked, interests, whom to avoid, since), `pairs` (open pair
+//! Keys under the namespace: `pq:line` (user id scored by arrival: `pq:arrivals`
+//! counts them, so that two arrivals in one millisecond keep their order),
+//! `pq:tickets` (user id to the ticket as JSON: the user, the node and connection that
+//! asked, interests, whom to avoid, `since` in Redis' clock and `order`), `pairs` (open pair
 //! room to its record as JSON), `pair_of` (user id to their open pair), `pair_absent`
 //! (`room \x1f alias` scored by when that seat's grace ends; the presence scripts add
-//! and remove them as the seat's last connection anywhere leaves or its first comes).
+//! and remove them as the seat's last connection anywhere leaves or its first comes),
+//! and `pairs_kept`, which exists for as long as Redis has kept the pairs (see
+//! [`RESTORE`]).
 //!
 //! The rules are those of `pairing::queue` (one process): the longest waiting partner
 //! who shares an interest, else the longest waiting of those who take anyone (a ticket
@@ -55,7 +58,9 @@ local function best(ns, t, now, widen)
         redis.call('ZREM', line, id)
       else
         local o = cjson.decode(raw)
-        if redis.call('EXISTS', ns .. ':lease:' .. o.node) == 0 then
+        if redis.call('EXISTS', ns .. ':lease:' .. o.node) == 0
+          or redis.call('HEXISTS', ns .. ':pair_of', id) == 1 then
+          -- Its node died, or it has a pair by now: the ticket is void.
           redis.call('ZREM', line, id)
           redis.call('HDEL', tickets, id)
         elseif not avoids(t, o) and not avoids(o, t) then
@@ -79,7 +84,7 @@ end
 -- grace starts (it ends when each first joins the room), and the record is kept.
 local function pair(ns, a, b, room, alias_a, alias_b, now, grace)
   local first, second, first_alias, second_alias = a, b, alias_a, alias_b
-  if b.since < a.since then
+  if b.order < a.order then
     first, second, first_alias, second_alias = b, a, alias_b, alias_a
   end
   for _, t in ipairs({first, second}) do
@@ -128,7 +133,8 @@ fn script(body: &str) -> Script {
 }
 
 /// ARGV: namespace, ticket JSON (`user`, `node`, `conn`, `interests`, `avoid`; `since`
-/// is set here), widen ms, grace ms, then a fresh room name and two fresh aliases.
+/// and `order` are set here), widen ms, grace ms, then a fresh room name and two fresh
+/// aliases.
 /// Returns `busy` (the user has an open pair), `waiting` (they are in the line: the
 /// place moved to this ticket's connection), `queued`, or `matched` with the record
 /// and both tickets (older first); then the line's version and length.
@@ -151,20 +157,22 @@ if held then
   return with_length(ns, {'waiting'})
 end
 t.since = now
+t.order = redis.call('INCR', ns .. ':pq:arrivals')
 local partner = best(ns, t, now, widen)
 if partner then
   return with_length(ns, pair(ns, partner, t, ARGV[5], ARGV[6], ARGV[7], now, grace))
 end
 redis.call('HSET', tickets, t.user.id, cjson.encode(t))
-redis.call('ZADD', ns .. ':pq:line', now, t.user.id)
+redis.call('ZADD', ns .. ':pq:line', t.order, t.user.id)
 return with_length(ns, {'queued', tostring(now)})
 "#,
     )
 });
 
 /// ARGV: namespace, user id, widen ms, grace ms, a fresh room and two aliases. The
-/// user's ticket has waited long enough to take anyone: pairs it if someone will take
-/// it. Returns `matched` as [`ENQUEUE`] does, or `waiting` / `gone`.
+/// user's ticket may have waited long enough to take anyone: pairs it if someone will
+/// take it. Returns `matched` as [`ENQUEUE`] does, `gone`, or `waiting` with the Redis
+/// time (ms) at which the ticket stops holding out (in the past once it has).
 pub static WIDEN: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -178,7 +186,7 @@ local partner = best(ns, t, now, widen)
 if partner then
   return with_length(ns, pair(ns, t, partner, ARGV[5], ARGV[6], ARGV[7], now, grace))
 end
-return with_length(ns, {'waiting'})
+return with_length(ns, {'waiting', string.format('%d', t.since + widen), string.format('%d', now)})
 "#,
     )
 });
@@ -264,13 +272,16 @@ return with_length(ns, out)
 });
 
 /// ARGV: namespace, grace ms, then room, record JSON, first user id, second user id,
-/// first alias, second alias for every pair the database has open. Puts back those
-/// Redis does not know (it lost its data, or this is the cluster's first start): each
-/// seat not present anywhere gets the grace to come back. Returns how many came back.
+/// first alias, second alias for every pair the database has open. When Redis does not
+/// have the pairs (it lost its data, or this is the cluster's first start), puts them
+/// back: each seat not present anywhere gets the grace to come back. Once they are
+/// there (`pairs_kept`) it does nothing, so that a node that read the database just
+/// before a pair closed cannot open it again. Returns how many came back.
 pub static RESTORE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local ns, grace = ARGV[1], tonumber(ARGV[2])
+if redis.call('SET', ns .. ':pairs_kept', '1', 'NX') == false then return 0 end
 local now, restored = now_ms(), 0
 for i = 3, #ARGV, 6 do
   local room = ARGV[i]
@@ -289,3 +300,166 @@ return restored
 "#,
     )
 });
+
+#[cfg(test)]
+mod tests {
+    //! The rules that differ from one process's (arrival order, void tickets, restoring
+    //! once), checked against a real Redis under a namespace of their own.
+    use super::*;
+
+    const WIDEN_MS: u64 = 10_000;
+    const GRACE_MS: u64 = 30_000;
+
+    /// A connection and a namespace of the test's own (`test` names it).
+    async fn redis(test: &str) -> Option<(redis::aio::MultiplexedConnection, String)> {
+        let url = std::env::var("CHAT_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let connected = async {
+            redis::Client::open(url.as_str())?
+                .get_multiplexed_async_connection()
+                .await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(2), connected).await {
+            Ok(Ok(connection)) => {
+                let ns = format!(
+                    "unit{}x{}:{test}",
+                    std::process::id(),
+                    crate::clock::now_ms()
+                );
+                Some((connection, ns))
+            }
+            failed => {
+                let why = format!("{failed:?}");
+                assert!(
+                    std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+                    "Redis at {url} is required when CI is set: {why}"
+                );
+                eprintln!("skipping: no Redis at {url} ({why})");
+                None
+            }
+        }
+    }
+
+    async fn enqueue(
+        c: &mut redis::aio::MultiplexedConnection,
+        ns: &str,
+        id: &str,
+        avoid: &[&str],
+    ) -> Vec<String> {
+        let ticket = serde_json::json!({
+            "user": {"id": id, "name": id},
+            "node": "n1",
+            "conn": 1,
+            "interests": [],
+            "avoid": avoid,
+        });
+        let mut invocation = ENQUEUE.prepare_invoke();
+        invocation
+            .arg(ns)
+            .arg(ticket.to_string())
+            .arg(WIDEN_MS)
+            .arg(GRACE_MS)
+            .arg(format!("~pair.{id}"))
+            .arg(format!("anon_{id}1"))
+            .arg(format!("anon_{id}2"));
+        invocation.invoke_async(c).await.unwrap_or_default()
+    }
+
+    async fn live_node(c: &mut redis::aio::MultiplexedConnection, ns: &str) {
+        let _: Result<(), _> = redis::cmd("SET")
+            .arg(format!("{ns}:lease:n1"))
+            .arg(1)
+            .arg("EX")
+            .arg(60)
+            .query_async(c)
+            .await;
+    }
+
+    fn seat_ids(reply: &[String]) -> (String, String) {
+        let record: serde_json::Value =
+            serde_json::from_str(reply.get(1).map_or("", String::as_str)).unwrap_or_default();
+        let id = |i: usize| {
+            record["seats"][i]["user"]["id"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        };
+        (id(0), id(1))
+    }
+
+    #[tokio::test]
+    async fn arrivals_keep_their_order_even_within_a_millisecond() {
+        let Some((mut c, ns)) = redis("order").await else {
+            return;
+        };
+        live_node(&mut c, &ns).await;
+        // "a" and "b" may not meet; all three arrive within a millisecond or two, and
+        // "c" must meet "a", who came first, whatever their ids sort as.
+        assert_eq!(enqueue(&mut c, &ns, "zz_a", &["b"]).await[0], "queued");
+        assert_eq!(enqueue(&mut c, &ns, "b", &["zz_a"]).await[0], "queued");
+        let made = enqueue(&mut c, &ns, "c", &[]).await;
+        assert_eq!(made[0], "matched", "{made:?}");
+        assert_eq!(seat_ids(&made), ("zz_a".to_owned(), "c".to_owned()));
+        assert_eq!(made.last().map(String::as_str), Some("1"), "b waits");
+    }
+
+    #[tokio::test]
+    async fn a_ticket_of_someone_in_a_pair_or_of_a_dead_node_is_void() {
+        let Some((mut c, ns)) = redis("void").await else {
+            return;
+        };
+        live_node(&mut c, &ns).await;
+        assert_eq!(enqueue(&mut c, &ns, "a", &[]).await[0], "queued");
+        // "a" got a pair meanwhile (say, a restored one): nobody is matched with them.
+        let _: Result<(), _> = redis::cmd("HSET")
+            .arg(format!("{ns}:pair_of"))
+            .arg("a")
+            .arg("~pair.x")
+            .query_async(&mut c)
+            .await;
+        assert_eq!(enqueue(&mut c, &ns, "b", &[]).await[0], "queued");
+        // "b"'s node dies: "c" meets nobody.
+        let _: Result<(), _> = redis::cmd("DEL")
+            .arg(format!("{ns}:lease:n1"))
+            .query_async(&mut c)
+            .await;
+        let reply = enqueue(&mut c, &ns, "c", &[]).await;
+        assert_eq!(reply[0], "queued", "{reply:?}");
+        assert_eq!(reply.last().map(String::as_str), Some("1"), "only c waits");
+    }
+
+    #[tokio::test]
+    async fn open_pairs_are_restored_once_so_a_closed_one_stays_closed() {
+        let Some((mut c, ns)) = redis("restore").await else {
+            return;
+        };
+        let record = r#"{"room":"~pair.r","seats":[{"user":{"id":"a","name":"A"},"alias":"anon_a"},{"user":{"id":"b","name":"B"},"alias":"anon_b"}],"common":[],"opened_ms":1}"#;
+        let restore = |c: &mut redis::aio::MultiplexedConnection| {
+            let mut invocation = RESTORE.prepare_invoke();
+            invocation.arg(&ns).arg(GRACE_MS);
+            invocation
+                .arg("~pair.r")
+                .arg(record)
+                .arg("a")
+                .arg("b")
+                .arg("anon_a")
+                .arg("anon_b");
+            let mut c = c.clone();
+            async move { invocation.invoke_async::<u64>(&mut c).await.unwrap_or(99) }
+        };
+        assert_eq!(restore(&mut c).await, 1);
+        let mut close = CLOSE.prepare_invoke();
+        close.arg(&ns).arg("~pair.r").arg("a");
+        let closed: Option<String> = close.invoke_async(&mut c).await.unwrap_or_default();
+        assert_eq!(closed.as_deref(), Some(record));
+        // A node that read the database before the close landed there restores again.
+        assert_eq!(restore(&mut c).await, 0);
+        let open: bool = redis::cmd("HEXISTS")
+            .arg(format!("{ns}:pairs"))
+            .arg("~pair.r")
+            .query_async(&mut c)
+            .await
+            .unwrap_or(true);
+        assert!(!open);
+    }
+}

@@ -63,6 +63,7 @@ pub trait LocalPresence: Send + Sync {
 #[derive(Clone)]
 pub struct Presence {
     ops: mpsc::UnboundedSender<Op>,
+    health: Arc<super::health::RedisHealth>,
 }
 
 impl Presence {
@@ -89,12 +90,12 @@ impl Presence {
             publisher,
             metrics,
             local,
-            health,
+            health: health.clone(),
             pair_grace_ms: u64::try_from(pair_grace.as_millis()).unwrap_or(u64::MAX),
             out_of_step: true,
         };
         tracker.spawn(worker.run(rx, stop.clone()));
-        let presence = Presence { ops };
+        let presence = Presence { ops, health };
         let ticker = presence.clone();
         tracker.spawn(async move {
             let mut renew = tokio::time::interval(RENEW_EVERY);
@@ -144,7 +145,9 @@ impl Presence {
     }
 
     /// Redis may have lost track of this node (it was away): register everything again.
+    /// Until that is done the node does not count as up (`/healthz`).
     pub fn reconcile(&self) {
+        self.health.presence(false);
         let _ = self.ops.send(Op::Reconcile);
     }
 }
