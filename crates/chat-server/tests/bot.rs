@@ -494,3 +494,31 @@ on_each_database!(
     no_notification_while_online_muted_or_never_started,
     a_stranger_is_notified_without_a_name_or_a_word,
 );
+
+/// With several nodes "online" is the cluster's: a Telegram user with the app open on
+/// another node than the one that stores the message is not notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notification_while_online_on_another_node() {
+    let Some(backend) = Backend::cluster_node().await else {
+        return;
+    };
+    let (stand_in, api) = StandIn::start().await;
+    let node_a = bot_server(&backend, &api).await;
+    let node_b = bot_server(&backend, &api).await;
+    let n = started(&node_a, &stand_in, &[901, 902]).await;
+    let mut ada = node_a.known_user("Ada").await;
+    let mut tess = telegram_user(&node_b, 901, "Tess").await;
+    // Joining waits for this node's presence work in order, so Tess's being online
+    // (queued first) is in Redis once `joined` comes.
+    tess.join("lobby").await;
+    gone_telegram_user(&node_a, 902, 1).await;
+    ada.dm("tg_901", "psst", None).await;
+    ada.dm("tg_902", "probe", None).await;
+    let calls = stand_in.calls(n + 1).await;
+    assert_eq!(calls[n].1["chat_id"], 902, "only the probe: {calls:?}");
+    // And Tess got the message on her node.
+    tess.recv_until(|f| {
+        matches!(f, chat_protocol::ServerFrame::Message { message, .. } if message.text == "psst")
+    })
+    .await;
+}
