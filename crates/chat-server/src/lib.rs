@@ -87,6 +87,7 @@ impl Server {
             store.clone(),
             metrics.clone(),
             roster.clone(),
+            cluster.clone(),
             &background,
             shutdown.clone(),
         )?;

@@ -522,3 +522,33 @@ async fn no_notification_while_online_on_another_node() {
     })
     .await;
 }
+
+/// With several nodes "told once" is the cluster's too: messages of one conversation
+/// stored by two nodes (the sender has a tab on each) give one notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_notified_once_whichever_nodes_store_it() {
+    let Some(backend) = Backend::cluster_node().await else {
+        return;
+    };
+    let (stand_in, api) = StandIn::start().await;
+    let node_a = bot_server(&backend, &api).await;
+    let node_b = bot_server(&backend, &api).await;
+    let n = started(&node_a, &stand_in, &[901, 902]).await;
+    let ada = node_a.known_user("Ada").await;
+    let mut ada_here = ada;
+    let mut ada_there = node_b
+        .connect_query(&format!("?session={}", ada_here.session))
+        .await;
+    gone_telegram_user(&node_a, 901, 1).await;
+    gone_telegram_user(&node_a, 902, 1).await;
+    ada_here.dm("tg_901", "from one tab", None).await;
+    // That one is told before Ada writes again: the next call is the notification.
+    let calls = stand_in.calls(n + 1).await;
+    assert_eq!(calls[n].1["text"], "Ada: from one tab");
+    ada_there.dm("tg_901", "from the other", None).await;
+    // The notifiers work in order, each on its node: the probe through node B comes
+    // after any second notification B would have sent.
+    ada_there.dm("tg_902", "probe", None).await;
+    let calls = stand_in.calls(n + 2).await;
+    assert_eq!(calls[n + 1].1["chat_id"], 902, "told once: {calls:?}");
+}

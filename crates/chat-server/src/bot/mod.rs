@@ -40,7 +40,43 @@ pub struct Bot {
     /// Private messages on their way to [`notify::run`].
     private_messages: mpsc::Sender<Message>,
     /// The conversations each user was told about since they last opened the app.
-    notified: Mutex<HashMap<String, HashSet<String>>>,
+    notified: Notified,
+}
+
+/// Who was told about which conversation: this process's memory, or the cluster's (so
+/// that a conversation whose messages are stored by several nodes is told once).
+enum Notified {
+    Here(Mutex<HashMap<String, HashSet<String>>>),
+    Cluster(Arc<crate::cluster::Cluster>),
+}
+
+/// The cluster-wide set of [`Notified::Cluster`].
+const NOTIFIED_SET: &str = "bot_told";
+
+impl Notified {
+    /// Records that `user_id` is told about `room`; false when they were already.
+    async fn first_time(&self, user_id: &str, room: &str) -> bool {
+        match self {
+            Notified::Here(told) => told
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(user_id.to_owned())
+                .or_default()
+                .insert(room.to_owned()),
+            Notified::Cluster(cluster) => cluster.mark_once(NOTIFIED_SET, user_id, room).await,
+        }
+    }
+
+    async fn forget(&self, user_id: &str) {
+        match self {
+            Notified::Here(told) => {
+                told.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(user_id);
+            }
+            Notified::Cluster(cluster) => cluster.unmark_all(NOTIFIED_SET, user_id).await,
+        }
+    }
 }
 
 impl Bot {
@@ -51,6 +87,7 @@ impl Bot {
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         roster: Arc<dyn Roster>,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Arc<Bot>>> {
@@ -73,18 +110,21 @@ impl Bot {
             metrics,
             roster,
             private_messages,
-            notified: Mutex::new(HashMap::new()),
+            notified: match cluster {
+                Some(cluster) => Notified::Cluster(cluster),
+                None => Notified::Here(Mutex::new(HashMap::new())),
+            },
         });
         tracker.spawn(notify::run(bot.clone(), received, stop));
         Ok(Some(bot))
     }
 
     /// A connection of `user_id` opened: they will be told about new messages again.
-    pub fn opened_app(&self, user_id: &str) {
-        self.notified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(user_id);
+    pub async fn opened_app(&self, user_id: &str) {
+        // Only Telegram users are ever told (other users cost nothing here).
+        if notify::telegram_id(user_id).is_some() {
+            self.notified.forget(user_id).await;
+        }
     }
 
     /// Whether a webhook request carries the secret (compared in constant time).

@@ -45,7 +45,8 @@ pub async fn run(bot: Arc<Bot>, mut messages: mpsc::Receiver<Message>, stop: Can
     }
 }
 
-fn telegram_id(user_id: &str) -> Option<i64> {
+/// The Telegram user behind a user id, for Telegram users.
+pub(super) fn telegram_id(user_id: &str) -> Option<i64> {
     user_id.strip_prefix("tg_")?.parse().ok()
 }
 
@@ -125,13 +126,6 @@ impl Bot {
                 return false;
             }
         }
-        let mut notified = self
-            .notified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        notified
-            .entry(user_id.to_owned())
-            .or_default()
-            .insert(room.to_owned())
+        self.notified.first_time(user_id, room).await
     }
 }

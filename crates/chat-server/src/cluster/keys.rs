@@ -83,6 +83,12 @@ impl Keys {
         format!("{}:pair_of", self.ns)
     }
 
+    /// The keys marked for one user in a cluster-wide set named `set` (see
+    /// `Cluster::mark_once`).
+    pub fn user_marks(&self, set: &str, user_id: &str) -> String {
+        format!("{}:{set}:{user_id}", self.ns)
+    }
+
     /// What one node holds: `room \x1f user` for every presence it registered.
     pub fn held(&self, node: &str) -> String {
         format!("{}:held:{node}", self.ns)

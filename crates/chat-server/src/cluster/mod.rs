@@ -50,6 +50,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a mark of [`Cluster::mark_once`] lasts without being cleared.
+const MARKS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A command to Redis that takes longer than this counts as failed.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -272,6 +275,42 @@ impl Cluster {
                 except: except.to_owned(),
             },
         );
+    }
+
+    /// Marks `key` for `user_id` in the cluster-wide set `set`; true when it was not
+    /// marked yet. When Redis does not answer it says true: for what this serves (the
+    /// bot's "told once"), telling twice is better than never. Marks go after `MARKS_TTL`.
+    pub async fn mark_once(&self, set: &str, user_id: &str, key: &str) -> bool {
+        let name = self.keys.user_marks(set, user_id);
+        let mut connection = self.connection.clone();
+        let marked: Result<(i64, i64), _> = redis::pipe()
+            .cmd("SADD")
+            .arg(&name)
+            .arg(key)
+            .cmd("EXPIRE")
+            .arg(&name)
+            .arg(MARKS_TTL.as_secs())
+            .query_async(&mut connection)
+            .await;
+        match marked {
+            Ok((added, _)) => added == 1,
+            Err(err) => {
+                tracing::warn!(error = %err, set, "cannot mark in Redis; acting as if unmarked");
+                true
+            }
+        }
+    }
+
+    /// Removes every mark of `user_id` in `set`.
+    pub async fn unmark_all(&self, set: &str, user_id: &str) {
+        let mut connection = self.connection.clone();
+        let removed: Result<i64, _> = redis::cmd("DEL")
+            .arg(self.keys.user_marks(set, user_id))
+            .query_async(&mut connection)
+            .await;
+        if let Err(err) = removed {
+            tracing::warn!(error = %err, set, "cannot clear marks in Redis");
+        }
     }
 
     /// Online users of every room that has any, as the cluster counts them; `None`

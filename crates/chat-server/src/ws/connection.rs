@@ -69,7 +69,7 @@ where
         .await;
     let _ = outbox.push(encode(&welcome));
     if let Some(bot) = &app.bot {
-        bot.opened_app(&user_id);
+        bot.opened_app(&user_id).await;
     }
 
     let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
