@@ -456,47 +456,35 @@ async fn a_ticket_goes_with_its_connection(backend: Backend) {
     assert_eq!(bob.matched().await.room, carol.matched().await.room);
 }
 
-on_every_backend!(
-    a_second_tab_asking_again_takes_over_the_place_in_line,
-    a_ticket_goes_with_its_connection,
-    an_open_pair_outlives_a_server_restart,
-    two_strangers_meet_in_a_pair_room_under_aliases,
-    a_pair_carries_messages_and_typing_under_aliases,
-    the_longest_waiting_sharer_is_matched_first,
-    a_shared_interest_is_preferred_over_waiting_longer,
-    without_a_sharer_anyone_will_do_after_the_wait,
-    nobody_meets_their_previous_partner_again,
-    next_closes_the_pair_for_both,
-    leaving_closes_the_pair_and_its_history_stays_readable,
-    a_reload_does_not_end_a_chat,
-    a_member_gone_past_the_grace_period_closes_the_pair,
-    match_while_queued_queues_once_and_unmatch_leaves,
-    a_dm_to_an_alias_finds_nobody,
-    a_third_user_cannot_enter_a_pair,
-    nothing_the_partner_receives_reveals_who_it_is,
-    two_hundred_at_once_make_a_hundred_pairs,
-);
+/// Every test of this file, for the runners below.
+macro_rules! every_pairing_test {
+    ($run:path) => {
+        $run!(
+            a_second_tab_asking_again_takes_over_the_place_in_line,
+            a_ticket_goes_with_its_connection,
+            an_open_pair_outlives_a_server_restart,
+            two_strangers_meet_in_a_pair_room_under_aliases,
+            a_pair_carries_messages_and_typing_under_aliases,
+            the_longest_waiting_sharer_is_matched_first,
+            a_shared_interest_is_preferred_over_waiting_longer,
+            without_a_sharer_anyone_will_do_after_the_wait,
+            nobody_meets_their_previous_partner_again,
+            next_closes_the_pair_for_both,
+            leaving_closes_the_pair_and_its_history_stays_readable,
+            a_reload_does_not_end_a_chat,
+            a_member_gone_past_the_grace_period_closes_the_pair,
+            match_while_queued_queues_once_and_unmatch_leaves,
+            a_dm_to_an_alias_finds_nobody,
+            a_third_user_cannot_enter_a_pair,
+            nothing_the_partner_receives_reveals_who_it_is,
+            two_hundred_at_once_make_a_hundred_pairs,
+        );
+    };
+}
+
+every_pairing_test!(on_every_backend);
 
 /// The same rules with the line and the pairs in Redis (one atomic script per step).
 mod over_redis {
-    crate::on_a_cluster_node!(
-        a_second_tab_asking_again_takes_over_the_place_in_line,
-        a_ticket_goes_with_its_connection,
-        an_open_pair_outlives_a_server_restart,
-        two_strangers_meet_in_a_pair_room_under_aliases,
-        a_pair_carries_messages_and_typing_under_aliases,
-        the_longest_waiting_sharer_is_matched_first,
-        a_shared_interest_is_preferred_over_waiting_longer,
-        without_a_sharer_anyone_will_do_after_the_wait,
-        nobody_meets_their_previous_partner_again,
-        next_closes_the_pair_for_both,
-        leaving_closes_the_pair_and_its_history_stays_readable,
-        a_reload_does_not_end_a_chat,
-        a_member_gone_past_the_grace_period_closes_the_pair,
-        match_while_queued_queues_once_and_unmatch_leaves,
-        a_dm_to_an_alias_finds_nobody,
-        a_third_user_cannot_enter_a_pair,
-        nothing_the_partner_receives_reveals_who_it_is,
-        two_hundred_at_once_make_a_hundred_pairs,
-    );
+    every_pairing_test!(crate::on_a_cluster_node);
 }

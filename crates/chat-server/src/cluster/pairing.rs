@@ -14,11 +14,13 @@ use super::pairing_scripts as scripts;
 use crate::clock::now_ms;
 use crate::hub::ConnId;
 use crate::metrics::Metrics;
-use crate::pairing::{Pairing, PairingSettings, Ticket, Unavailable, fresh_pair_names};
+use crate::pairing::{
+    Pairing, PairingSettings, Ticket, Unavailable, closing_notice, fresh_pair_names, record_closing,
+};
 use crate::roster::{Control, Roster};
 use crate::store::{CloseReason, PairRecord, Seat, Store};
 use async_trait::async_trait;
-use chat_protocol::{ServerFrame, SystemEvent, User};
+use chat_protocol::User;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -266,16 +268,9 @@ impl RedisPairing {
     /// Returns when to try again: when it will have (it moved here from a node that
     /// knew, or the clocks disagree), or soon after Redis failed.
     async fn widen(&self, user_id: &str) -> Option<Instant> {
-        let (room, [first, second]) = fresh_pair_names();
         let mut invocation = scripts::WIDEN.prepare_invoke();
-        invocation
-            .arg(self.namespace())
-            .arg(user_id)
-            .arg(millis(self.settings.widen_after))
-            .arg(millis(self.settings.grace))
-            .arg(room)
-            .arg(first)
-            .arg(second);
+        invocation.arg(self.namespace()).arg(user_id);
+        self.add_match_args(&mut invocation);
         self.metrics.redis_commands.inc();
         match invocation
             .invoke_async::<Vec<String>>(&mut self.connection())
@@ -309,6 +304,18 @@ impl RedisPairing {
         self.line_version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What a script that may make a match takes after its first two arguments: the
+    /// times, and the names of the pair it would open.
+    fn add_match_args(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        let (room, [first, second]) = fresh_pair_names();
+        invocation
+            .arg(millis(self.settings.widen_after))
+            .arg(millis(self.settings.grace))
+            .arg(room)
+            .arg(first)
+            .arg(second);
     }
 
     /// Acts on a script's reply: reports the line's length, opens a match.
@@ -434,19 +441,10 @@ impl RedisPairing {
     ) -> Option<PairRecord> {
         let (closer, _) = record.seats_of(closer_id)?;
         let room = record.room.as_str();
-        self.metrics.pair_closed(reason);
-        let closed_ms = now_ms();
-        if let Err(err) = self.store.close_pair(room, reason, closed_ms).await {
-            tracing::error!(error = %err, %room, "cannot store that a pair closed");
-        }
+        let closed_ms = record_closing(&*self.store, &self.metrics, room, reason).await;
         self.cluster.announce(
             room,
-            &ServerFrame::System {
-                room: room.to_owned(),
-                event: SystemEvent::Leave,
-                user: User::alias(&closer.alias),
-                ts: closed_ms,
-            },
+            &closing_notice(room, &closer.alias, closed_ms),
             &closer.alias,
         );
         self.cluster.roster.tell_user(
@@ -500,16 +498,9 @@ impl Pairing for RedisPairing {
         // Before the script: should its reply be lost, this connection's closing still
         // voids whatever ticket it left.
         self.asked_here().insert(ticket.conn);
-        let (room, [first, second]) = fresh_pair_names();
         let mut invocation = scripts::ENQUEUE.prepare_invoke();
-        invocation
-            .arg(self.namespace())
-            .arg(json)
-            .arg(millis(self.settings.widen_after))
-            .arg(millis(self.settings.grace))
-            .arg(room)
-            .arg(first)
-            .arg(second);
+        invocation.arg(self.namespace()).arg(json);
+        self.add_match_args(&mut invocation);
         self.metrics.redis_commands.inc();
         let reply: Vec<String> = invocation
             .invoke_async(&mut self.connection())

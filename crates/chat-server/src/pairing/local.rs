@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::roster::{Control, Roster};
 use crate::store::{CloseReason, PairRecord, Seat, Store};
 use async_trait::async_trait;
-use chat_protocol::{ServerFrame, SystemEvent, User};
+use chat_protocol::User;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -332,19 +332,10 @@ impl Pairing for LocalPairing {
             pair.record
         };
         let (closer, _) = record.seats_of(closer_id)?;
-        self.metrics.pair_closed(reason);
-        let closed_ms = now_ms();
-        if let Err(err) = self.store.close_pair(room, reason, closed_ms).await {
-            tracing::error!(error = %err, %room, "cannot store that a pair closed");
-        }
+        let closed_ms = super::record_closing(&*self.store, &self.metrics, room, reason).await;
         self.hub.announce(
             room,
-            &ServerFrame::System {
-                room: room.to_owned(),
-                event: SystemEvent::Leave,
-                user: User::alias(&closer.alias),
-                ts: closed_ms,
-            },
+            &super::closing_notice(room, &closer.alias, closed_ms),
             &closer.alias,
         );
         self.roster.tell_user(

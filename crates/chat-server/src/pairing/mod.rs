@@ -24,6 +24,31 @@ pub fn fresh_pair_names() -> (String, [String; 2]) {
     (room, aliases)
 }
 
+/// Records that a pair closed (the metric, the store) and returns when.
+pub async fn record_closing(
+    store: &dyn crate::store::Store,
+    metrics: &crate::metrics::Metrics,
+    room: &str,
+    reason: CloseReason,
+) -> i64 {
+    metrics.pair_closed(reason);
+    let closed_ms = crate::clock::now_ms();
+    if let Err(err) = store.close_pair(room, reason, closed_ms).await {
+        tracing::error!(error = %err, %room, "cannot store that a pair closed");
+    }
+    closed_ms
+}
+
+/// What the partner sees when the seat with `alias` closes the pair.
+pub fn closing_notice(room: &str, alias: &str, closed_ms: i64) -> chat_protocol::ServerFrame {
+    chat_protocol::ServerFrame::System {
+        room: room.to_owned(),
+        event: chat_protocol::SystemEvent::Leave,
+        user: chat_protocol::User::alias(alias),
+        ts: closed_ms,
+    }
+}
+
 /// The line could not be reached (Redis is away): the user is not waiting.
 #[derive(Debug, thiserror::Error)]
 #[error("the line of strangers is unavailable: {0}")]
