@@ -9,7 +9,6 @@ use crate::fanout::{self, FanoutArgs, FanoutResult};
 use crate::process::ServerProcess;
 use anyhow::Context;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClusterArgs {
@@ -117,27 +116,14 @@ async fn measure(args: &ClusterArgs, nodes: usize, with_redis: bool) -> anyhow::
         text_len: 100,
         silent_per_room: 0,
         nodes: servers.iter().map(|s| (s.addr.clone(), s.pid())).collect(),
+        redis: with_redis.then(|| args.redis.clone()),
     };
-    let redis_before = if with_redis {
-        Some(redis_commands(&args.redis).await?)
-    } else {
-        None
-    };
-    let nodes_before = node_commands(&servers).await;
     let result = fanout::run(fanout_args).await?;
-    let nodes_after = node_commands(&servers).await;
-    let redis_after = if with_redis {
-        Some(redis_commands(&args.redis).await?)
-    } else {
-        None
-    };
     // Each publisher's count of messages, from the deliveries expected of them.
     let messages = (result.expected / args.clients.max(1) as u64).max(1) as f64;
-    let redis_per_message = redis_before
-        .zip(redis_after)
-        .map(|(b, a)| a.saturating_sub(b) as f64 / messages);
-    let nodes_per_message =
-        with_redis.then(|| nodes_after.saturating_sub(nodes_before) as f64 / messages);
+    let per_message = |n: Option<u64>| n.map(|n| n as f64 / messages);
+    let redis_per_message = per_message(result.redis_commands);
+    let nodes_per_message = per_message(result.node_redis_commands);
     drop(servers);
     Ok(Measured {
         result,
@@ -166,45 +152,4 @@ fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
-}
-
-/// Redis' own count of commands processed (`INFO stats`), over a plain socket.
-async fn redis_commands(url: &str) -> anyhow::Result<u64> {
-    let addr = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr)
-        .await
-        .with_context(|| format!("connecting to Redis at {addr}"))?;
-    stream.write_all(b"INFO stats\r\n").await?;
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        reply.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&reply);
-        if let Some(count) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("total_commands_processed:"))
-            && text.ends_with("\r\n")
-        {
-            return Ok(count.trim().parse()?);
-        }
-    }
-    anyhow::bail!("Redis did not say how many commands it processed")
-}
-
-/// The nodes' own count of Redis commands, summed.
-async fn node_commands(servers: &[ServerProcess]) -> u64 {
-    let mut total = 0;
-    for server in servers {
-        total += fanout::metric(&server.addr, "chat_redis_commands_total")
-            .await
-            .unwrap_or(0);
-    }
-    total
 }

@@ -50,6 +50,9 @@ pub struct FanoutArgs {
     /// instead of one server (the cluster scenario starts them).
     #[arg(skip)]
     pub nodes: Vec<(String, u32)>,
+    /// Redis the nodes use, to count its commands while the publishers publish.
+    #[arg(skip)]
+    pub redis: Option<String>,
 }
 
 fn humantime_secs(s: &str) -> Result<Duration, String> {
@@ -77,6 +80,11 @@ pub struct FanoutResult {
     /// CPU the load generator itself used while publishing.
     pub bench_cpu: Duration,
     pub silent_ends: Vec<SilentEnd>,
+    /// Commands Redis processed while the publishers published (with `redis`), and how
+    /// many of them the nodes sent (`chat_redis_commands_total`; the rest ran inside
+    /// their scripts, or came from elsewhere).
+    pub redis_commands: Option<u64>,
+    pub node_redis_commands: Option<u64>,
     /// The server's own count of connections closed with 1013 (from `/metrics`).
     pub slow_consumer_closes: Option<u64>,
 }
@@ -217,6 +225,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         .map(|pid| process::usage(*pid))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bench_before = process::usage(std::process::id())?.cpu;
+    let redis_before = redis_counts(&args, &addrs).await?;
     let publishing = Instant::now();
     let mut publishers = Vec::new();
     // The first `publishers_per_room` clients of each room publish to it.
@@ -269,6 +278,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
     let bench_cpu = process::usage(std::process::id())?
         .cpu
         .saturating_sub(bench_before);
+    let redis_after = redis_counts(&args, &addrs).await?;
+    let (redis_commands, node_redis_commands) = match (redis_before, redis_after) {
+        (Some((redis_b, nodes_b)), Some((redis_a, nodes_a))) => (
+            Some(redis_a.saturating_sub(redis_b)),
+            Some(nodes_a.saturating_sub(nodes_b)),
+        ),
+        _ => (None, None),
+    };
     let seconds = publishing_seconds;
     let _ = stop_tx.send(true);
     if let Some(sampler) = sampler {
@@ -289,6 +306,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         server_rss_peak: pid.map(|_| peak_rss.load(Ordering::SeqCst)),
         bench_cpu,
         silent_ends: Vec::new(),
+        redis_commands,
+        node_redis_commands,
         slow_consumer_closes: None,
     };
     for receiver in receivers {
@@ -427,20 +446,20 @@ async fn silent_end(mut socket: Socket) -> SilentEnd {
 
 /// Reads `chat_slow_consumer_closes_total` from the server's `/metrics`.
 async fn slow_consumer_closes(addr: &str) -> Option<u64> {
-    metric(addr, "chat_slow_consumer_closes_total").await
+    crate::observe::metric(addr, "chat_slow_consumer_closes_total").await
 }
 
-/// Reads one counter or gauge without labels from a server's `/metrics`.
-pub async fn metric(addr: &str, name: &str) -> Option<u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let prefix = format!("{name} ");
-    response
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .and_then(|value| value.trim().parse().ok())
+/// Redis' count of commands and the nodes' own, when the run has a Redis.
+async fn redis_counts(args: &FanoutArgs, addrs: &[String]) -> anyhow::Result<Option<(u64, u64)>> {
+    let Some(redis) = &args.redis else {
+        return Ok(None);
+    };
+    let processed = crate::observe::redis_commands(redis).await?;
+    let mut sent = 0;
+    for addr in addrs {
+        sent += crate::observe::metric(addr, "chat_redis_commands_total")
+            .await
+            .unwrap_or(0);
+    }
+    Ok(Some((processed, sent)))
 }

@@ -5,6 +5,7 @@ mod clients;
 mod cluster;
 mod fanout;
 mod idle;
+mod observe;
 mod process;
 mod report;
 mod stats;

@@ -42,6 +42,7 @@ impl SuiteArgs {
             text_len: 100,
             silent_per_room: 0,
             nodes: Vec::new(),
+            redis: None,
         }
     }
 }
