@@ -344,12 +344,13 @@ impl RedisPairing {
         }
     }
 
-    /// A match was made here: store the pair, then tell both asking connections.
-    async fn opened(&self, record: &str, first: &str, second: &str) {
+    /// A match was made here: store the pair, then tell both asking connections. A
+    /// match with a connection of this node that has gone meanwhile is undone first.
+    async fn opened(&self, record: &str, first_raw: &str, second_raw: &str) {
         let Some(record) = parse_record(record) else {
             return;
         };
-        let tickets: Vec<TicketIn> = [first, second]
+        let tickets: Vec<TicketIn> = [first_raw, second_raw]
             .iter()
             .filter_map(|raw| serde_json::from_str(raw).ok())
             .collect();
@@ -357,6 +358,14 @@ impl RedisPairing {
             tracing::error!(room = %record.room, "a matched ticket did not decode");
             return;
         };
+        let live: Vec<&str> = [(first, first_raw), (second, second_raw)]
+            .into_iter()
+            .filter(|(ticket, _)| self.may_be_connected(ticket))
+            .map(|(_, raw)| raw)
+            .collect();
+        if live.len() < 2 && self.undo(&record.room, &live).await {
+            return;
+        }
         let now = now_ms();
         for ticket in [first, second] {
             let waited = u64::try_from(now.saturating_sub(ticket.since)).unwrap_or(0);
@@ -375,6 +384,42 @@ impl RedisPairing {
                 common: record.common.clone(),
             };
             self.tell_conn(ticket, control);
+        }
+    }
+
+    /// Whether a ticket's connection may still be there: on this node the roster knows;
+    /// on another, only that node does (and the pair's grace covers it if not).
+    fn may_be_connected(&self, ticket: &TicketIn) -> bool {
+        *ticket.node != *self.cluster.node
+            || self
+                .cluster
+                .roster
+                .local
+                .is_connected(&ticket.user.id, ticket.conn)
+    }
+
+    /// Takes a match back before anyone is told; the `live` tickets wait again. False
+    /// when that failed (the pair then stands, and its grace decides).
+    async fn undo(&self, room: &str, live: &[&str]) -> bool {
+        let mut invocation = scripts::UNDO.prepare_invoke();
+        invocation.arg(self.namespace()).arg(room);
+        for ticket in live {
+            invocation.arg(*ticket);
+        }
+        self.metrics.redis_commands.inc();
+        match invocation
+            .invoke_async::<Vec<String>>(&mut self.connection())
+            .await
+        {
+            Ok(reply) => {
+                self.report_length(&reply);
+                tracing::debug!(%room, "a match with a connection that had gone was undone");
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, %room, "cannot undo a match; the grace period decides");
+                false
+            }
         }
     }
 

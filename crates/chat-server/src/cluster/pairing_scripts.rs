@@ -191,6 +191,29 @@ return with_length(ns, {'waiting', string.format('%d', t.since + widen), string.
     )
 });
 
+/// ARGV: namespace, pair room, then the tickets (as [`ENQUEUE`] returned them) of the
+/// members whose connections are still there. Undoes a match one of whose asking
+/// connections had gone by the time it was made (as one process does: nobody has been
+/// told yet): the pair is removed and the others wait again in their old places.
+/// Returns `undone` or `open` (it was gone already), then the line's version and length.
+pub static UNDO: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ns, room = ARGV[1], ARGV[2]
+if not unpair(ns, room) then return with_length(ns, {'open'}) end
+for i = 3, #ARGV do
+  local t = cjson.decode(ARGV[i])
+  if redis.call('HEXISTS', ns .. ':pair_of', t.user.id) == 0
+    and redis.call('HEXISTS', ns .. ':pq:tickets', t.user.id) == 0 then
+    redis.call('HSET', ns .. ':pq:tickets', t.user.id, ARGV[i])
+    redis.call('ZADD', ns .. ':pq:line', t.order, t.user.id)
+  end
+end
+return with_length(ns, {'undone'})
+"#,
+    )
+});
+
 /// ARGV: namespace, user id, node, connection. Gives a waiting user's place to this
 /// connection; returns 1 when they were waiting.
 pub static MOVE: LazyLock<Script> = LazyLock::new(|| {
@@ -461,5 +484,29 @@ mod tests {
             .await
             .unwrap_or(true);
         assert!(!open);
+    }
+
+    #[tokio::test]
+    async fn an_undone_match_puts_the_live_one_back_in_its_place() {
+        let Some((mut c, ns)) = redis("undo").await else {
+            return;
+        };
+        live_node(&mut c, &ns).await;
+        assert_eq!(enqueue(&mut c, &ns, "a", &[]).await[0], "queued");
+        let made = enqueue(&mut c, &ns, "b", &[]).await;
+        assert_eq!(made[0], "matched", "{made:?}");
+        // "b"'s connection had gone: the match is undone, "a" waits again.
+        let mut undo = UNDO.prepare_invoke();
+        undo.arg(&ns).arg("~pair.b").arg(&made[2]);
+        let reply: Vec<String> = undo.invoke_async(&mut c).await.unwrap_or_default();
+        assert_eq!(reply.first().map(String::as_str), Some("undone"));
+        assert_eq!(reply.last().map(String::as_str), Some("1"), "a is back");
+        let again = enqueue(&mut c, &ns, "c", &[]).await;
+        assert_eq!(seat_ids(&again), ("a".to_owned(), "c".to_owned()));
+        assert_eq!(
+            enqueue(&mut c, &ns, "b", &[]).await[0],
+            "queued",
+            "b is free"
+        );
     }
 }
