@@ -15,7 +15,8 @@ use crate::clock::now_ms;
 use crate::hub::ConnId;
 use crate::metrics::Metrics;
 use crate::pairing::{
-    Pairing, PairingSettings, Ticket, Unavailable, closing_notice, fresh_pair_names, record_closing,
+    Pairing, PairingSettings, Ticket, Unavailable, closer_leaves, closing_notice, fresh_pair_names,
+    record_closing,
 };
 use crate::roster::{Control, Roster};
 use crate::store::{CloseReason, PairRecord, Seat, Store};
@@ -156,6 +157,15 @@ impl RedisPairing {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs a script, counting the command.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        self.metrics.redis_commands.inc();
+        invocation.invoke_async(&mut self.connection()).await
+    }
+
     fn connection(&self) -> redis::aio::ConnectionManager {
         self.cluster.connection.clone()
     }
@@ -249,8 +259,7 @@ impl RedisPairing {
                 .arg(&a.alias)
                 .arg(&b.alias);
         }
-        self.metrics.redis_commands.inc();
-        match invocation.invoke_async::<u64>(&mut self.connection()).await {
+        match self.run::<u64>(&invocation).await {
             Ok(restored) => {
                 if restored > 0 {
                     tracing::info!(restored, "open pairs put back into Redis");
@@ -271,11 +280,7 @@ impl RedisPairing {
         let mut invocation = scripts::WIDEN.prepare_invoke();
         invocation.arg(self.namespace()).arg(user_id);
         self.add_match_args(&mut invocation);
-        self.metrics.redis_commands.inc();
-        match invocation
-            .invoke_async::<Vec<String>>(&mut self.connection())
-            .await
-        {
+        match self.run::<Vec<String>>(&invocation).await {
             Ok(reply) => {
                 let again = match reply.as_slice() {
                     [kind, due, now, ..] if kind == "waiting" => {
@@ -406,11 +411,7 @@ impl RedisPairing {
         for ticket in live {
             invocation.arg(*ticket);
         }
-        self.metrics.redis_commands.inc();
-        match invocation
-            .invoke_async::<Vec<String>>(&mut self.connection())
-            .await
-        {
+        match self.run::<Vec<String>>(&invocation).await {
             Ok(reply) => {
                 self.report_length(&reply);
                 tracing::debug!(%room, "a match with a connection that had gone was undone");
@@ -453,8 +454,7 @@ impl RedisPairing {
     async fn close_due(&self) {
         let mut invocation = scripts::CLOSE_DUE.prepare_invoke();
         invocation.arg(self.namespace());
-        self.metrics.redis_commands.inc();
-        let closed: Vec<String> = match invocation.invoke_async(&mut self.connection()).await {
+        let closed: Vec<String> = match self.run(&invocation).await {
             Ok(closed) => closed,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot look for abandoned pairs");
@@ -492,17 +492,12 @@ impl RedisPairing {
             &closing_notice(room, &closer.alias, closed_ms),
             &closer.alias,
         );
-        self.cluster.roster.tell_user(
+        Some(closer_leaves(
+            &*self.cluster.roster,
+            record,
             closer_id,
-            &Control::Closed {
-                room: room.to_owned(),
-            },
-            None,
-        );
-        Some(PairRecord {
-            closed_ms: Some(closed_ms),
-            ..record
-        })
+            closed_ms,
+        ))
     }
 
     async fn cancel_ticket(&self, user_id: &str, only: Option<ConnId>) -> bool {
@@ -512,11 +507,7 @@ impl RedisPairing {
             Some(conn) => invocation.arg(&*self.cluster.node).arg(conn),
             None => invocation.arg("").arg(0),
         };
-        self.metrics.redis_commands.inc();
-        match invocation
-            .invoke_async::<Vec<String>>(&mut self.connection())
-            .await
-        {
+        match self.run::<Vec<String>>(&invocation).await {
             Ok(reply) => {
                 self.report_length(&reply);
                 reply.first().map(String::as_str) == Some("cancelled")
@@ -546,9 +537,8 @@ impl Pairing for RedisPairing {
         let mut invocation = scripts::ENQUEUE.prepare_invoke();
         invocation.arg(self.namespace()).arg(json);
         self.add_match_args(&mut invocation);
-        self.metrics.redis_commands.inc();
-        let reply: Vec<String> = invocation
-            .invoke_async(&mut self.connection())
+        let reply: Vec<String> = self
+            .run(&invocation)
             .await
             .map_err(|e| Unavailable(e.to_string()))?;
         let kind = reply.first().map(String::as_str);
@@ -574,8 +564,7 @@ impl Pairing for RedisPairing {
             .arg(user_id)
             .arg(&*self.cluster.node)
             .arg(conn);
-        self.metrics.redis_commands.inc();
-        match invocation.invoke_async::<i64>(&mut self.connection()).await {
+        match self.run::<i64>(&invocation).await {
             Ok(moved) => {
                 if moved == 1 {
                     self.asked_here().insert(conn);
@@ -643,11 +632,7 @@ impl Pairing for RedisPairing {
     async fn close(&self, room: &str, closer_id: &str, reason: CloseReason) -> Option<PairRecord> {
         let mut invocation = scripts::CLOSE.prepare_invoke();
         invocation.arg(self.namespace()).arg(room).arg(closer_id);
-        self.metrics.redis_commands.inc();
-        let raw = match invocation
-            .invoke_async::<Option<String>>(&mut self.connection())
-            .await
-        {
+        let raw = match self.run::<Option<String>>(&invocation).await {
             Ok(raw) => raw?,
             Err(err) => {
                 tracing::warn!(error = %err, %room, "cannot close a pair");

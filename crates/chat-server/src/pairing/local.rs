@@ -338,17 +338,12 @@ impl Pairing for LocalPairing {
             &super::closing_notice(room, &closer.alias, closed_ms),
             &closer.alias,
         );
-        self.roster.tell_user(
+        Some(super::closer_leaves(
+            &*self.roster,
+            record,
             closer_id,
-            &Control::Closed {
-                room: room.to_owned(),
-            },
-            None,
-        );
-        Some(PairRecord {
-            closed_ms: Some(closed_ms),
-            ..record
-        })
+            closed_ms,
+        ))
     }
 }
 

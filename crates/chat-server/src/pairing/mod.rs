@@ -39,6 +39,27 @@ pub async fn record_closing(
     closed_ms
 }
 
+/// After a close has been announced to the partner: the closer's other connections
+/// leave the room too, and the record says when it closed.
+pub fn closer_leaves(
+    roster: &dyn crate::roster::Roster,
+    record: PairRecord,
+    closer_id: &str,
+    closed_ms: i64,
+) -> PairRecord {
+    roster.tell_user(
+        closer_id,
+        &crate::roster::Control::Closed {
+            room: record.room.clone(),
+        },
+        None,
+    );
+    PairRecord {
+        closed_ms: Some(closed_ms),
+        ..record
+    }
+}
+
 /// What the partner sees when the seat with `alias` closes the pair.
 pub fn closing_notice(room: &str, alias: &str, closed_ms: i64) -> chat_protocol::ServerFrame {
     chat_protocol::ServerFrame::System {
