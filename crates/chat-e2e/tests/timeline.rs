@@ -86,6 +86,9 @@ async fn a_refused_message_shows_why_and_retry_sends_it() {
     let volley = ["one", "two", "three", "four"];
     for text in volley {
         say(&ada, text).await;
+        // The app has taken the text (the composer is empty again) before the next is
+        // typed: keys typed while it clears would land in, or vanish with, this one.
+        composer_emptied(&ada).await;
     }
     let why = ada
         .wait()
@@ -130,4 +133,18 @@ async fn distance_from_bottom(browser: &fantoccini::Client) -> f64 {
         .await
         .as_f64()
         .unwrap_or(f64::MAX)
+}
+
+/// Waits until the composer is empty (what was typed has been sent).
+async fn composer_emptied(browser: &fantoccini::Client) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let composer = browser.find(Locator::Css("#message")).await.unwrap();
+        let value = composer.prop("value").await.unwrap().unwrap_or_default();
+        if value.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the composer kept {value:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
