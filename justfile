@@ -34,9 +34,70 @@ dev: setup-web
     TRUNK_SKIP_VERSION_CHECK=true trunk serve
 
 # Everything CI checks: formatting, lints, the protocol crate for wasm, the browser app, and all tests (unit, sockets, PostgreSQL, Chromium end-to-end).
-test: setup setup-web lint web
+test: setup setup-web setup-deploy web lint
     cargo build --locked -p chat-protocol --target wasm32-unknown-unknown
+    just release-check
     cargo test --locked --workspace
+
+# One file that is the whole product: the server with the browser app embedded, static for x86_64-unknown-linux-musl where that target installs (else for this system's libc). Prints its path.
+release: setup-web web
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$HOME/.cargo/bin:$PATH"
+    musl=x86_64-unknown-linux-musl
+    if [ "$(uname -m)" = x86_64 ] && rustup target add "$musl" >/dev/null 2>&1; then
+        if ! command -v musl-gcc >/dev/null 2>&1; then
+            echo "installing musl-tools (the C parts: SQLite, ring, mimalloc)" >&2
+            sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+            $sudo apt-get update -qq || true
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq musl-tools >&2 || true
+        fi
+    fi
+    if command -v musl-gcc >/dev/null 2>&1 && rustup target list --installed | grep -qx "$musl"; then
+        cargo build --locked --release -p chat-server --features embed-app --target "$musl" >&2
+        echo "target/$musl/release/chat-server"
+    else
+        echo "no musl toolchain here: building for this system's libc" >&2
+        cargo build --locked --release -p chat-server --features embed-app >&2
+        echo "target/release/chat-server"
+    fi
+
+# The container image localhost/chat-server (Containerfile: the release binary alone, non-root, with a health check), with podman or docker, whichever is installed.
+image TAG="latest":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    binary=$(just release)
+    tool=$(command -v podman || command -v docker || true)
+    [ -n "$tool" ] || { echo "neither podman nor docker is installed" >&2; exit 1; }
+    context=target/image
+    rm -rf "$context" && mkdir -p "$context/data"
+    cp "$binary" "$context/chat-server"
+    # Docker's format: OCI images have no HEALTHCHECK.
+    format=(); [ "$(basename "$tool")" = podman ] && format=(--format docker)
+    "$tool" build "${format[@]}" -f Containerfile -t "localhost/chat-server:{{TAG}}" "$context"
+
+# Proves the deployable artefacts: the release binary serves the embedded app and stops cleanly, and the image holds that binary, as a non-root user, with its health check (images can be built here, not run).
+release-check: setup-deploy
+    deploy/check-release.sh
+
+# Install what the deployment checks use (idempotent): podman to build images, nginx for the TLS end-to-end test, musl-tools for the static build.
+setup-deploy:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+    command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || missing+=(podman)
+    command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing ${missing[*]} from Debian (first time only)"
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+        # Debian starts the packaged nginx on port 80; the tests run their own.
+        if [[ " ${missing[*]} " == *" nginx "* ]]; then
+            $sudo systemctl disable --now nginx 2>/dev/null || $sudo service nginx stop 2>/dev/null || $sudo nginx -s quit 2>/dev/null || true
+        fi
+    fi
 
 # Build the browser app (release) into dist/.
 web:
@@ -101,8 +162,8 @@ fuzz SECS="600":
 fmt:
     cargo fmt --all
 
-# Formatting check and clippy with warnings as errors.
-lint:
+# Formatting check and clippy with warnings as errors (the end-to-end tests embed the built app, so it is built first).
+lint: web
     cargo fmt --all -- --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
 

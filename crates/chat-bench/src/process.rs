@@ -45,7 +45,15 @@ impl ServerProcess {
             None => Command::new(binary),
         };
         command
-            .args(["--addr", "127.0.0.1:0", "--rate-per-sec", "0"])
+            // Thousands of simulated users come from one address here.
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--rate-per-sec",
+                "0",
+                "--connects-per-minute",
+                "0",
+            ])
             .args(["--database-url", &database_url])
             .args(extra_args)
             .env("RUST_LOG", "warn,chat_server=info")

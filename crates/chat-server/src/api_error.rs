@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(&'static str),
     /// A plain request to the WebSocket endpoint, or an unsupported version (426).
     UpgradeRequired(&'static str),
+    /// Over a rate limit (429); the client may try again after this long.
+    TooManyRequests(std::time::Duration),
     /// Storage failed or did not answer (503); the cause is logged, not shown.
     Unavailable,
 }
@@ -32,12 +34,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::TooManyRequests(wait) => Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
+        };
         let (status, body) = match self {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
             ApiError::NotFound(why) => (StatusCode::NOT_FOUND, why.to_owned()),
             ApiError::UpgradeRequired(why) => (StatusCode::UPGRADE_REQUIRED, why.to_owned()),
+            ApiError::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address; try again later".to_owned(),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable".to_owned(),
@@ -54,6 +64,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UPGRADE_REQUIRED {
             // RFC 6455 §4.4: tell the client which version we speak.

@@ -39,8 +39,9 @@ pub struct Config {
     pub redis_namespace: String,
 
     /// Directory of the built browser app, served at `/` with `index.html` as fallback.
-    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
-    pub static_dir: PathBuf,
+    /// Unset: the app embedded in the binary (a `just release` build), else `./dist`.
+    #[arg(long, env = "CHAT_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// Browser origins allowed to open `/ws` (comma-separated, e.g.
     /// `https://chat.example.com`). Empty: any origin.
@@ -67,6 +68,18 @@ pub struct Config {
     /// Frames one connection may send in a burst above the average rate.
     #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 50)]
     pub rate_burst: u32,
+
+    /// WebSocket connections one client address may open per minute (in bursts of as
+    /// many); more get 429. 0 turns the limit off. Behind a reverse proxy, give
+    /// `--trust-proxy` too, or every client counts as the proxy's one address.
+    #[arg(long, env = "CHAT_CONNECTS_PER_MINUTE", default_value_t = 600)]
+    pub connects_per_minute: u32,
+
+    /// Take the client's address from the last `X-Forwarded-For` entry (which the
+    /// reverse proxy in front appends) for rate limits and logs. Only behind a proxy
+    /// that sets it: otherwise clients could claim any address.
+    #[arg(long, env = "CHAT_TRUST_PROXY")]
+    pub trust_proxy: bool,
 
     /// How long a closing connection may take to read its last frames and the close
     /// frame (a slow consumer's 1013 included) before it is dropped.
@@ -158,6 +171,9 @@ pub enum Command {
         #[command(subcommand)]
         action: TelegramAction,
     },
+    /// Asks the server at `--addr` (`CHAT_ADDR`) for `/healthz` and exits 0 when it
+    /// answers 200: the container image's health check, which has no curl to run.
+    Healthcheck,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

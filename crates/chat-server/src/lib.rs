@@ -5,10 +5,12 @@
 pub mod api_error;
 pub mod auth;
 pub mod bot;
+pub mod client_addr;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod edge;
+pub mod healthcheck;
 pub mod http;
 pub mod hub;
 pub mod identity;
@@ -39,6 +41,21 @@ use tokio_util::task::TaskTracker;
 
 /// How often expired sessions are removed from storage.
 const SESSION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// How often the connect limiter forgets addresses that have been quiet.
+const CONNECT_LIMITER_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Keeps the connect limiter's table to the recently active addresses.
+async fn forget_idle_addresses(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(CONNECT_LIMITER_SWEEP_EVERY);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = every.tick() => state.connect_limiter.forget_idle(),
+        }
+    }
+}
 
 /// A built server: state, storage and background tasks, ready to serve.
 pub struct Server {
@@ -156,6 +173,7 @@ impl Server {
             SESSION_SWEEP_EVERY,
             state.shutdown.clone(),
         ));
+        background.spawn(forget_idle_addresses(state.clone()));
         Ok(Server { state, background })
     }
 
@@ -177,7 +195,7 @@ impl Server {
             .route("/api/admin/reports", get(http::admin_reports))
             .route("/healthz", get(http::healthz))
             .route("/metrics", get(http::metrics))
-            .fallback_service(http::static_files(&self.state.config.static_dir))
+            .fallback_service(http::app::router(self.state.config.static_dir.as_deref()))
             .with_state(self.state.clone())
     }
 

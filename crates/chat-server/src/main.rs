@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// musl's allocator takes one lock for every allocation of every thread: a server built
+/// for it (`just release`) would spend its cores waiting there.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
@@ -31,6 +37,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }) = &config.command
     {
         return telegram_setup(&config).await;
+    }
+    if let Some(Command::Healthcheck) = &config.command {
+        let status = chat_server::healthcheck::check(config.addr).await?;
+        println!("{status}");
+        return Ok(());
     }
     let listener = TcpListener::bind(config.addr)
         .await

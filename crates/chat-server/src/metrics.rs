@@ -40,6 +40,8 @@ pub struct Metrics {
     pub messages_stored: Counter,
     pub deliveries: Counter,
     pub slow_consumer_closes: Counter,
+    /// WebSocket upgrades refused because their address was over its connect rate.
+    pub connects_refused: Counter,
     errors: Family<CodeLabel, Counter>,
     commit_seconds: Histogram,
     batch_messages: Histogram,
@@ -86,6 +88,7 @@ impl Default for Metrics {
         let telegram_calls = Family::<OutcomeLabel, Counter>::default();
         let telegram_notifications = Family::<OutcomeLabel, Counter>::default();
         let redis_up = Gauge::default();
+        let connects_refused = Counter::default();
         let redis_commands = Counter::default();
         // 50 µs to ~1.6 s.
         let redis_publish_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
@@ -93,6 +96,11 @@ impl Default for Metrics {
         let lease_renewals = Counter::default();
         let remote_deliveries = Counter::default();
         let mut registry = Registry::with_prefix("chat");
+        registry.register(
+            "connects_refused",
+            "WebSocket connections refused (429): their client address was over its rate",
+            connects_refused.clone(),
+        );
         registry.register(
             "redis_up",
             "1 while this node reaches Redis (several nodes only)",
@@ -215,6 +223,7 @@ impl Default for Metrics {
             messages_stored,
             deliveries,
             slow_consumer_closes,
+            connects_refused,
             errors,
             commit_seconds,
             batch_messages,

@@ -6,6 +6,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hub::{ConnId, Hub};
 use crate::journal::Journal;
+use crate::limits::ConnectLimiter;
 use crate::metrics::Metrics;
 use crate::pairing::Pairing;
 use crate::roster::Roster;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for their close frames.
     pub connections: TaskTracker,
+    /// New connections per client address.
+    pub connect_limiter: ConnectLimiter,
     next_conn: AtomicU64,
 }
 
@@ -69,7 +72,9 @@ impl AppState {
             cluster,
             shutdown,
         } = parts;
+        let connect_limiter = ConnectLimiter::new(config.connects_per_minute);
         AppState {
+            connect_limiter,
             config,
             auth,
             store,

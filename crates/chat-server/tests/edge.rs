@@ -205,3 +205,68 @@ async fn only_a_valid_handshake_is_upgraded() {
         );
     }
 }
+
+/// Opens a socket claiming `forwarded` in `X-Forwarded-For`: the socket, or the refusal's
+/// status and `Retry-After`.
+async fn connect_claiming(
+    server: &TestServer,
+    forwarded: &str,
+) -> Result<common::Socket, (u16, String)> {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let mut request = server.ws_url("?name=Ada").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("X-Forwarded-For", forwarded.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(Error::Http(response)) => Err((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+        )),
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_address_has_its_own_connect_allowance() {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
+        c.connects_per_minute = 2;
+        c.trust_proxy = true;
+    })
+    .await;
+    // What the client wrote before the proxy's own entry does not count.
+    let _a1 = connect_claiming(&server, "203.0.113.1").await.unwrap();
+    let _a2 = connect_claiming(&server, "198.51.100.9, 203.0.113.1")
+        .await
+        .unwrap();
+    let refused = connect_claiming(&server, "203.0.113.1").await.unwrap_err();
+    assert_eq!(refused.0, 429);
+    let retry_after: u64 = refused.1.parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let _b = connect_claiming(&server, "203.0.113.2").await.unwrap();
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("chat_connects_refused_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn without_trust_proxy_a_forwarded_address_is_ignored() {
+    let backend = Backend::sqlite();
+    let server = TestServer::with(&backend, |c| {
+        c.connects_per_minute = 2;
+        c.trust_proxy = false;
+    })
+    .await;
+    let _a = connect_claiming(&server, "203.0.113.1").await.unwrap();
+    let _b = connect_claiming(&server, "203.0.113.2").await.unwrap();
+    // All three come from 127.0.0.1, whatever they claim.
+    let refused = connect_claiming(&server, "203.0.113.3").await.unwrap_err();
+    assert_eq!(refused.0, 429);
+}

@@ -54,7 +54,7 @@ async fn the_browser_app_is_served_with_an_index_fallback() {
     std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
     let static_dir = dir.clone();
     let backend = Backend::sqlite();
-    let server = TestServer::with(&backend, move |c| c.static_dir = static_dir).await;
+    let server = TestServer::with(&backend, move |c| c.static_dir = Some(static_dir)).await;
     assert_eq!(
         server.get("/").await,
         (200, "<title>chat</title>".to_owned())

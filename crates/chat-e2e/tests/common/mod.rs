@@ -44,7 +44,8 @@ impl TestServer {
         Self::start_configured(addr, dir, |_| {}).await
     }
 
-    async fn start_configured(
+    /// Starts on `addr` (port 0: any) with the database in `dir` and some settings changed.
+    pub async fn start_configured(
         addr: SocketAddr,
         dir: TempDir,
         adjust: impl FnOnce(&mut Config),
@@ -56,7 +57,7 @@ impl TestServer {
             dist.display()
         );
         let mut config = Config::defaults();
-        config.static_dir = dist;
+        config.static_dir = Some(dist);
         config.database_url = format!("sqlite://{}", dir.0.join("chat.db").display());
         adjust(&mut config);
         let listener = TcpListener::bind(addr).await.unwrap();
@@ -116,6 +117,10 @@ impl TempDir {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
     }
 }
 
@@ -177,7 +182,19 @@ impl Driver {
 
     /// A new headless browser window of the given size.
     pub async fn browser(&self, width: u32, height: u32) -> Client {
+        self.new_browser(width, height, false).await
+    }
+
+    /// A browser that accepts any certificate, for a server with a throwaway one.
+    pub async fn browser_trusting_any_certificate(&self, width: u32, height: u32) -> Client {
+        self.new_browser(width, height, true).await
+    }
+
+    async fn new_browser(&self, width: u32, height: u32, any_certificate: bool) -> Client {
         let mut caps = serde_json::Map::new();
+        if any_certificate {
+            caps.insert("acceptInsecureCerts".into(), true.into());
+        }
         caps.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({

@@ -13,6 +13,7 @@ mod pending;
 
 pub use pending::{Pending, PendingConnections};
 
+use crate::client_addr::PeerAddr;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -20,6 +21,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -57,11 +59,11 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((tcp, _peer)) => {
+            Ok((tcp, peer)) => {
                 out_of_files_logged = false;
                 let waiting = pending.admit();
                 let connection =
-                    serve_connection(tcp, router.clone(), limits, waiting, shutdown.clone());
+                    serve_connection(tcp, peer, router.clone(), limits, waiting, shutdown.clone());
                 http_connections.spawn(connection);
             }
             Err(err) if is_out_of_files(&err) => {
@@ -92,6 +94,7 @@ pub async fn serve(
 /// arrive within the deadline or the registry evicts it first.
 async fn serve_connection(
     tcp: TcpStream,
+    peer: SocketAddr,
     router: Router,
     limits: EdgeLimits,
     waiting: Pending,
@@ -105,8 +108,9 @@ async fn serve_connection(
     let waiting = Arc::new(waiting);
     let service = {
         let waiting = waiting.clone();
-        service_fn(move |request: hyper::Request<Incoming>| {
+        service_fn(move |mut request: hyper::Request<Incoming>| {
             waiting.complete();
+            request.extensions_mut().insert(PeerAddr(peer));
             router.clone().oneshot(request.map(Body::new))
         })
     };

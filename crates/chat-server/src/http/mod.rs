@@ -1,5 +1,8 @@
-//! Plain HTTP: the REST routes, health, and the browser app's static files.
+//! Plain HTTP: the REST routes, health, and the browser app's files.
 
+pub mod app;
+#[cfg(feature = "embed-app")]
+mod embedded;
 mod health;
 mod me;
 mod messages;
@@ -15,11 +18,3 @@ pub use metrics::metrics;
 pub use reports::admin_reports;
 pub use rooms::list_rooms;
 pub use telegram_webhook::telegram_webhook;
-
-use std::path::Path;
-use tower_http::services::{ServeDir, ServeFile};
-
-/// Serves the built browser app; unknown paths get `index.html` so client-side routes work.
-pub fn static_files(dir: &Path) -> ServeDir<ServeFile> {
-    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))
-}

@@ -11,6 +11,7 @@ use connection::WelcomeLists;
 pub use connection::close_gracefully;
 
 use crate::api_error::ApiError;
+use crate::client_addr::client_ip;
 use crate::identity::{ConnectParams, Identity, IdentityError, identify};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use chat_wire::handshake::{self, Refusal};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Checks origin, handshake and identity, then upgrades. Refusals are plain HTTP errors:
 /// 403 origin, 400 handshake or name, 401 credentials.
@@ -28,13 +30,20 @@ pub async fn upgrade(
     Query(params): Query<ConnectParams>,
     mut request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers();
-    let origin = headers
+    let origin = request
+        .headers()
         .get(header::ORIGIN)
         .map(|o| o.to_str().unwrap_or("\u{fffd}"));
     if !app.origin_allowed(origin) {
         return Err(ApiError::Forbidden("origin not allowed"));
     }
+    let client = client_ip(&request, app.config.trust_proxy);
+    if let Err(wait) = app.connect_limiter.check(client) {
+        app.metrics.connects_refused.inc();
+        tracing::debug!(client = ?client, "connect rate exceeded");
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let headers = request.headers();
     let accept =
         handshake::accept(request.method(), request.version(), headers).map_err(refused)?;
     let bearer = crate::auth::bearer(headers);
@@ -58,12 +67,22 @@ pub async fn upgrade(
         .map_err(|err| ApiError::storage("cannot list private rooms", err))?;
     let upgraded = hyper::upgrade::on(&mut request);
     let tracker = app.connections.clone();
-    tokio::spawn(tracker.track_future(async move {
-        match upgraded.await {
-            Ok(socket) => connection::run(TokioIo::new(socket), app, identity, lists).await,
-            Err(err) => tracing::debug!(error = %err, "upgrade failed"),
-        }
-    }));
+    // Everything the connection logs names the client's address.
+    let span = match client {
+        Some(client) => tracing::debug_span!("ws", %client),
+        None => tracing::debug_span!("ws"),
+    };
+    tokio::spawn(
+        tracker.track_future(
+            async move {
+                match upgraded.await {
+                    Ok(socket) => connection::run(TokioIo::new(socket), app, identity, lists).await,
+                    Err(err) => tracing::debug!(error = %err, "upgrade failed"),
+                }
+            }
+            .instrument(span),
+        ),
+    );
     Ok(switching_protocols(&accept))
 }
 

@@ -41,7 +41,7 @@ pub fn test_config(backend: &Backend) -> Config {
     let mut config = Config::defaults();
     config.database_url = backend.url.clone();
     config.rate_per_sec = 0;
-    config.static_dir = std::env::temp_dir().join("chat-test-no-static");
+    config.static_dir = Some(std::env::temp_dir().join("chat-test-no-static"));
     if let Some(redis) = &backend.redis {
         config.redis_url = Some(redis.url.clone());
         config.redis_namespace = redis.namespace.clone();
