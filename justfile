@@ -54,19 +54,21 @@ release: setup-web web
         fi
     fi
     if command -v musl-gcc >/dev/null 2>&1 && rustup target list --installed | grep -qx "$musl"; then
-        cargo build --locked --release -p chat-server --features embed-app --target "$musl" >&2
-        echo "target/$musl/release/chat-server"
+        cargo build --locked --profile dist -p chat-server --features embed-app --target "$musl" >&2
+        echo "target/$musl/dist/chat-server"
     else
         echo "no musl toolchain here: building for this system's libc" >&2
-        cargo build --locked --release -p chat-server --features embed-app >&2
-        echo "target/release/chat-server"
+        cargo build --locked --profile dist -p chat-server --features embed-app >&2
+        echo "target/dist/chat-server"
     fi
 
-# The container image localhost/chat-server (Containerfile: the release binary alone, non-root, with a health check), with podman or docker, whichever is installed.
-image TAG="latest":
+# The container image localhost/chat-server (Containerfile: the release binary alone, non-root, with a health check), with podman or docker, whichever is installed; BINARY: one `just release` built already.
+image TAG="latest" BINARY="":
     #!/usr/bin/env bash
     set -euo pipefail
-    binary=$(just release)
+    binary="{{BINARY}}"
+    # `just release` prints the binary's path last (the app's build logs come before).
+    [ -n "$binary" ] || binary=$(just release | tail -n 1)
     tool=$(command -v podman || command -v docker || true)
     [ -n "$tool" ] || { echo "neither podman nor docker is installed" >&2; exit 1; }
     context=target/image
@@ -186,3 +188,11 @@ bench POSTGRES="postgres://postgres@127.0.0.1:5432/test" REDIS="redis://127.0.0.
     -target/release/chat-bench store --database {{POSTGRES}} --senders 100 --rooms 10 --messages 2000
     -target/release/chat-bench store --database {{POSTGRES}} --senders 1000 --rooms 100 --messages 200
     -target/release/chat-bench cluster --database {{POSTGRES}} --redis {{REDIS}}
+
+# The release binary's size and start-up time (exec to `GET /` 200), against the plain release build serving dist/, in one run (BENCHMARKS.md "The release binary").
+bench-release:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    binary=$(just release | tail -n 1)
+    cargo build --locked --release -p chat-server -p chat-bench
+    target/release/chat-bench startup --binary "$binary" --reference target/release/chat-server --runs 21

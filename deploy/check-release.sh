@@ -10,7 +10,8 @@ passed=0
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-binary=$(just release)
+# `just release` prints the binary's path last (the app's build logs come before).
+binary=$(just release | tail -n 1)
 [ -x "$binary" ] || fail "just release printed $binary, which is not an executable"
 if [[ "$binary" == *musl* ]]; then
     if readelf -d "$binary" | grep -q NEEDED; then
@@ -60,7 +61,7 @@ if [ -z "$tool" ]; then
     echo "skipped: the image (neither podman nor docker is installed)"
 else
     tag="check-$$"
-    just image "$tag" >"$work/build.log" 2>&1 || fail "image build: $(tail -20 "$work/build.log")"
+    just image "$tag" "$binary" >"$work/build.log" 2>&1 || fail "image build: $(tail -20 "$work/build.log")"
     image="localhost/chat-server:$tag"
     trap '[ -n "$server" ] && kill "$server" 2>/dev/null; "$tool" rmi -f "$image" >/dev/null 2>&1; rm -rf "$work"' EXIT
     ok "the image builds"
@@ -71,7 +72,8 @@ else
     inspect '{{json .Config.Healthcheck}}' | grep -q '"/chat-server","healthcheck"' || fail "health check: $(inspect '{{json .Config.Healthcheck}}')"
     inspect '{{json .Config.Env}}' | grep -q 'CHAT_ADDR=0.0.0.0:3000' || fail "env: $(inspect '{{json .Config.Env}}')"
     ok "the image runs /chat-server as 65532:65532 on port 3000 with a /healthz check"
-    "$tool" save --format docker-archive -o "$work/image.tar" "$image" >/dev/null
+    "$tool" save --format docker-archive -o "$work/image.tar" "$image" >/dev/null 2>"$work/save.log" \
+        || fail "saving the image: $(cat "$work/save.log")"
     mkdir "$work/image" && tar -xf "$work/image.tar" -C "$work/image"
     found=""
     for layer in $(find "$work/image" -name '*.tar' ! -name image.tar); do

@@ -8,6 +8,7 @@ mod idle;
 mod observe;
 mod process;
 mod report;
+mod startup;
 mod stats;
 mod store;
 mod suite;
@@ -33,6 +34,8 @@ enum Scenario {
     Idle(idle::IdleArgs),
     /// One room over several nodes (PostgreSQL + Redis) against one node, in one run.
     Cluster(cluster::ClusterArgs),
+    /// A release binary's size and start-up time against a reference binary.
+    Startup(startup::StartupArgs),
     /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
     Suite(suite::SuiteArgs),
 }
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Scenario::Cluster(args) => cluster::run(args).await,
+            Scenario::Startup(args) => startup::run(&args),
             Scenario::Suite(args) => suite::run(args).await,
         }
     })

@@ -278,6 +278,9 @@ async fn two_browsers_over_tls_on_two_nodes_lose_nothing_when_one_restarts() {
             stopped = Some(server.stop().await);
         }
         if i == 40 {
+            // Ada is back, on the other node (with Bob and the sender), before hers
+            // returns.
+            wait_for_sockets(&nodes[other..=other], |counts| counts == [3]).await;
             let (addr, dir) = stopped.take().unwrap();
             let server = TestServer::start_configured(addr, dir, node_config.clone()).await;
             servers[adas_node] = Some(server);
