@@ -46,7 +46,11 @@ pub fn run(args: &StartupArgs) -> anyhow::Result<()> {
         args.runs
     );
     println!("|---|---|---|");
-    for (name, s) in [(&args.binary, &measured), (&args.reference, &reference)] {
+    let reference_name = format!(
+        "{} --static-dir {}",
+        args.reference, args.reference_static_dir
+    );
+    for (name, s) in [(&args.binary, &measured), (&reference_name, &reference)] {
         println!(
             "| `{name}` | {:.1} MB | {:.1} ms |",
             s.bytes as f64 / 1e6,
