@@ -6,57 +6,9 @@
 
 mod common;
 
-use common::{TempDir, TestServer, workspace_dir};
+use common::{TempDir, TestServer, fetch, workspace_dir};
 use flate2::read::GzDecoder;
-use std::collections::HashMap;
 use std::io::Read;
-use std::net::SocketAddr;
-
-struct Fetched {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Fetched {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or("")
-    }
-}
-
-/// One GET on its own connection, read to the end (the server closes it).
-async fn fetch(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Fetched {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8(response[..split].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    Fetched {
-        status,
-        headers,
-        body: response[split + 4..].to_vec(),
-    }
-}
 
 /// The build's file of that extension (trunk names them `frontend-<hash>…`).
 fn built(extension: &str) -> String {

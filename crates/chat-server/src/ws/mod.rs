@@ -23,8 +23,9 @@ use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// Checks origin, handshake and identity, then upgrades. Refusals are plain HTTP errors:
-/// 403 origin, 400 handshake or name, 401 credentials.
+/// Checks origin, the address's connect rate, handshake and identity, then upgrades.
+/// Refusals are plain HTTP errors: 403 origin, 429 rate, 400 handshake or name, 401
+/// credentials.
 pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     Query(params): Query<ConnectParams>,
@@ -67,7 +68,8 @@ pub async fn upgrade(
         .map_err(|err| ApiError::storage("cannot list private rooms", err))?;
     let upgraded = hyper::upgrade::on(&mut request);
     let tracker = app.connections.clone();
-    // Everything the connection logs names the client's address.
+    // With debug logging on, everything the connection logs names the client's address
+    // (a disabled span costs nothing per connection).
     let span = match client {
         Some(client) => tracing::debug_span!("ws", %client),
         None => tracing::debug_span!("ws"),
