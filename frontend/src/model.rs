@@ -84,7 +84,11 @@ pub struct RoomState {
     pub notices: Vec<Notice>,
     /// Messages sent from this tab that the server has not confirmed yet (or refused).
     pub pending: Vec<Pending>,
+    /// Online users as far as this tab knows them: everyone, or in a big room the first
+    /// the server listed, those paged in since, and arrivals.
     pub members: Vec<User>,
+    /// Everyone online in the room, wherever (`joined.online`, kept by `presence`).
+    pub online: u32,
     /// Who is typing, sorted by user id (a stable order for the names), with when
     /// their indicator expires. A few people at most: a sorted `Vec` does it in less
     /// code than a map (the app's download is budgeted).
@@ -114,6 +118,15 @@ pub struct Pending {
 }
 
 impl RoomState {
+    /// Lists users not listed yet (arrivals, or a page of the member list).
+    pub fn add_members(&mut self, users: Vec<User>) {
+        for user in users {
+            if !self.members.iter().any(|m| m.id == user.id) {
+                self.members.push(user);
+            }
+        }
+    }
+
     /// The newest seq seen: what a reconnect passes as `since`.
     pub fn last_seq(&self) -> u64 {
         self.messages.keys().next_back().copied().unwrap_or(0)
@@ -191,6 +204,7 @@ impl ChatState {
             ServerFrame::Joined {
                 room,
                 members,
+                online,
                 history,
                 more,
                 recovered,
@@ -227,6 +241,7 @@ impl ChatState {
                 let is_current = self.current.as_deref() == Some(room.as_str());
                 let state = self.rooms.entry(room.clone()).or_default();
                 state.members = members;
+                state.online = online;
                 // A full recovery continues the timeline; otherwise older history has a
                 // hole in it, so start again from what the server sent.
                 if recovered == Some(false) {
@@ -280,10 +295,12 @@ impl ChatState {
                         SystemEvent::Join => {
                             if !state.members.iter().any(|m| m.id == user.id) {
                                 state.members.push(user.clone());
+                                state.online += 1;
                             }
                         }
                         SystemEvent::Leave => {
                             state.members.retain(|m| m.id != user.id);
+                            state.online = state.online.saturating_sub(1);
                             state.stop_typing(&user.id);
                             // A pair's only notice: the stranger ended it.
                             if let Some(private) = self.private.get_mut(&room) {
@@ -298,6 +315,22 @@ impl ChatState {
                         ts,
                         after_seq,
                     });
+                }
+            }
+            // A big room: no notice per person, only the list and the count.
+            ServerFrame::Presence {
+                room,
+                joined,
+                left,
+                online,
+            } => {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.add_members(joined);
+                    for user in &left {
+                        state.stop_typing(&user.id);
+                    }
+                    state.members.retain(|m| !left.iter().any(|l| l.id == m.id));
+                    state.online = online;
                 }
             }
             ServerFrame::Typing { room, user, active } => {
@@ -521,7 +554,7 @@ impl ChatState {
     pub fn with_live_counts(&self, mut rooms: Vec<RoomSummary>) -> Vec<RoomSummary> {
         for summary in &mut rooms {
             if let Some(room) = self.rooms.get(&summary.room) {
-                summary.online = u32::try_from(room.members.len()).unwrap_or(u32::MAX);
+                summary.online = room.online;
             }
         }
         rooms
@@ -554,6 +587,7 @@ mod tests {
         ServerFrame::Joined {
             room: room.into(),
             members: vec![user("me")],
+            online: 1,
             history,
             more: false,
             recovered,
@@ -710,6 +744,45 @@ mod tests {
         state.apply(system(SystemEvent::Leave), 0);
         assert_eq!(state.rooms["r"].members, vec![user("me")]);
         assert_eq!(state.rooms["r"].notices.len(), 2);
+    }
+
+    #[test]
+    fn a_big_rooms_presence_updates_members_and_count_without_notices() {
+        let mut state = state_in("r");
+        state.apply(system_join("bob"), 0);
+        assert_eq!(state.rooms["r"].online, 2);
+        state.apply(
+            ServerFrame::Presence {
+                room: "r".into(),
+                joined: vec![user("cy"), user("di")],
+                left: vec![user("bob")],
+                online: 340,
+            },
+            0,
+        );
+        let room = &state.rooms["r"];
+        assert_eq!(room.members, vec![user("me"), user("cy"), user("di")]);
+        assert_eq!(
+            room.online, 340,
+            "the count is the server's, not the list's"
+        );
+        assert_eq!(room.notices.len(), 1, "no notice per person in a big room");
+        let listed = state.with_live_counts(vec![RoomSummary {
+            room: "r".into(),
+            online: 1,
+            last_seq: 0,
+            last_ts: None,
+        }]);
+        assert_eq!(listed[0].online, 340);
+    }
+
+    fn system_join(id: &str) -> ServerFrame {
+        ServerFrame::System {
+            room: "r".into(),
+            event: SystemEvent::Join,
+            user: user(id),
+            ts: 5,
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 const PARALLEL_CONNECTS: usize = 64;
 
 /// Small buffers: thousands of connections must fit in the load generator's memory.
-fn config() -> WebSocketConfig {
+pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0)

@@ -11,6 +11,7 @@ mod report;
 mod startup;
 mod stats;
 mod store;
+mod storm;
 mod suite;
 mod wire;
 
@@ -34,6 +35,9 @@ enum Scenario {
     Idle(idle::IdleArgs),
     /// One room over several nodes (PostgreSQL + Redis) against one node, in one run.
     Cluster(cluster::ClusterArgs),
+    /// Many users connecting and joining at once: server CPU for the join phase and
+    /// frames per client, against the same binary without big rooms.
+    Storm(storm::StormArgs),
     /// A release binary's size and start-up time against a reference binary.
     Startup(startup::StartupArgs),
     /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
@@ -71,6 +75,12 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Scenario::Cluster(args) => cluster::run(args).await,
+            Scenario::Storm(args) => {
+                let result = storm::run(args).await?;
+                println!("{}", storm::STORM_HEADER);
+                println!("{}", storm::storm_row("join storm", &result));
+                Ok(())
+            }
             Scenario::Startup(args) => startup::run(&args),
             Scenario::Suite(args) => suite::run(args).await,
         }

@@ -44,7 +44,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
 async fn measure(args: &StoreArgs, database_url: &str) -> anyhow::Result<()> {
     let store = store::open(database_url).await?;
     let metrics = Arc::new(Metrics::default());
-    let hub = Arc::new(Hub::new(metrics.clone()));
+    let hub = Arc::new(Hub::new(metrics.clone(), 100));
     let background = TaskTracker::new();
     let journal = Journal::start(store.clone(), hub, metrics, Vec::new(), &background);
     let before = stored_total(store.as_ref()).await?;

@@ -3,6 +3,7 @@
 use crate::fanout::{self, FanoutArgs, FanoutResult};
 use crate::idle::{self, IdleArgs};
 use crate::report;
+use crate::storm::{self, StormArgs};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -128,6 +129,33 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             "At {:.0} msg/s: server at {server:.0}% of its core, load generator at {bench:.0}% of its core: {verdict}.",
             failed.args.rate,
         )?;
+    }
+
+    writeln!(out, "\n### Join storms (issue 13)\n")?;
+    writeln!(out, "{}", storm::STORM_HEADER)?;
+    for (users, rooms, threshold) in [
+        (1000, 1, Some(usize::MAX)),
+        (1000, 1, None),
+        (5000, 1, None),
+        (5000, 100, None),
+    ] {
+        let result = storm::run(StormArgs {
+            server: args.server.clone(),
+            server_cpu: args.server_cpu,
+            users,
+            rooms,
+            parallel: 200,
+            big_room_threshold: threshold,
+        })
+        .await?;
+        let name = if rooms == 1 {
+            "join one room"
+        } else {
+            "connect into rooms"
+        };
+        let line = storm::storm_row(name, &result);
+        eprintln!("{line}");
+        writeln!(out, "{line}")?;
     }
 
     writeln!(out, "\n### Idle connections (scenario 3)\n")?;

@@ -65,6 +65,11 @@ fn uint<V: JsonView>(v: &V, key: &str) -> Option<u64> {
     uint_value(&v.field(key)?)
 }
 
+/// A count that fits the `u32` the frames use.
+fn count<V: JsonView>(v: &V, key: &str) -> Option<u32> {
+    u32::try_from(uint(v, key)?).ok()
+}
+
 fn int<V: JsonView>(v: &V, key: &str) -> Option<i64> {
     int_value(&v.field(key)?)
 }
@@ -139,6 +144,16 @@ fn room_summary<V: JsonView>(v: &V) -> Option<RoomSummary> {
     })
 }
 
+/// The body of `GET /api/rooms/{room}/members`: the page, the room's count, whether
+/// more follow.
+pub fn member_page_from_json<V: JsonView>(v: &V) -> Option<(Vec<User>, u32, bool)> {
+    Some((
+        list(v, "members", user)?,
+        count(v, "online")?,
+        boolean(v, "more")?,
+    ))
+}
+
 /// The body of `GET /api/rooms`.
 pub fn rooms_from_json<V: JsonView>(v: &V) -> Option<Vec<RoomSummary>> {
     v.items()?.iter().map(room_summary).collect()
@@ -159,6 +174,7 @@ pub fn frame_from_json<V: JsonView>(v: &V) -> Option<ServerFrame> {
         "joined" => ServerFrame::Joined {
             room: string(v, "room")?,
             members: list(v, "members", user)?,
+            online: count(v, "online")?,
             history: list(v, "history", message)?,
             more: boolean(v, "more")?,
             recovered: optional(v, "recovered", V::boolean).ok()?,
@@ -180,6 +196,12 @@ pub fn frame_from_json<V: JsonView>(v: &V) -> Option<ServerFrame> {
             },
             user: user_at(v, "user")?,
             ts: int(v, "ts")?,
+        },
+        "presence" => ServerFrame::Presence {
+            room: string(v, "room")?,
+            joined: list(v, "joined", user)?,
+            left: list(v, "left", user)?,
+            online: count(v, "online")?,
         },
         "typing" => ServerFrame::Typing {
             room: string(v, "room")?,

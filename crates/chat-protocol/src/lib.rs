@@ -17,7 +17,7 @@ mod server_decode;
 pub mod validate;
 
 pub use client::{ClientFrame, FrameDecodeError, decode_client_frame};
-pub use compact::{JsonView, frame_from_json, rooms_from_json};
+pub use compact::{JsonView, frame_from_json, member_page_from_json, rooms_from_json};
 pub use error::ErrorCode;
 pub use model::{Message, PrivateRoom, RoomKind, RoomSummary, SystemEvent, User};
 pub use server::ServerFrame;
@@ -29,5 +29,8 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const DEFAULT_HISTORY: usize = 50;
 /// Largest `limit` a `history` request may ask for.
 pub const MAX_HISTORY_LIMIT: u32 = 200;
+/// Most users a `joined.members`, a `presence` list or a page of
+/// `GET /api/rooms/{room}/members` holds.
+pub const MAX_LISTED_MEMBERS: usize = 100;
 /// Most messages a `join` with `since` replays before it gives up on full recovery.
 pub const MAX_RECOVERY: usize = 1000;

@@ -20,7 +20,11 @@ pub enum ServerFrame {
     /// Reply to `join`: who is online and the history the client is missing.
     Joined {
         room: String,
+        /// Everyone online, or in a big room the first [`crate::MAX_LISTED_MEMBERS`] by
+        /// id (`GET /api/rooms/{room}/members` pages through the rest).
         members: Vec<User>,
+        /// How many users are online in the room: `members.len()` unless the room is big.
+        online: u32,
         history: Vec<Message>,
         more: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +48,15 @@ pub enum ServerFrame {
         event: SystemEvent,
         user: User,
         ts: i64,
+    },
+    /// In a big room: the arrivals and departures of up to a second, at most one such
+    /// frame per room per second (lists capped at [`crate::MAX_LISTED_MEMBERS`] each);
+    /// `online` is the exact count after them.
+    Presence {
+        room: String,
+        joined: Vec<User>,
+        left: Vec<User>,
+        online: u32,
     },
     /// Someone else started or stopped typing.
     Typing {

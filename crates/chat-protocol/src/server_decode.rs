@@ -29,6 +29,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
         "joined" => ServerFrame::Joined {
             room: f.need("room")?,
             members: f.need("members")?,
+            online: f.need("online")?,
             history: f.need("history")?,
             more: f.need("more")?,
             recovered: f.optional("recovered")?,
@@ -53,6 +54,12 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error>
             event: f.need("event")?,
             user: f.need("user")?,
             ts: f.need("ts")?,
+        },
+        "presence" => ServerFrame::Presence {
+            room: f.need("room")?,
+            joined: f.need("joined")?,
+            left: f.need("left")?,
+            online: f.need("online")?,
         },
         "typing" => ServerFrame::Typing {
             room: f.need("room")?,
@@ -103,6 +110,7 @@ const SERVER_TYPES: &[&str] = &[
     "left",
     "message",
     "system",
+    "presence",
     "typing",
     "history",
     "queued",
@@ -116,7 +124,7 @@ const SERVER_TYPES: &[&str] = &[
 ];
 
 /// The fields any server frame has, by position in [`Fields`].
-const FIELD_NAMES: [&str; 25] = [
+const FIELD_NAMES: [&str; 28] = [
     "type",
     "user",
     "session",
@@ -142,6 +150,9 @@ const FIELD_NAMES: [&str; 25] = [
     "you",
     "common",
     "blocked",
+    "online",
+    "joined",
+    "left",
 ];
 
 /// Where each known field's JSON sits in the text; fields of other frame types are not

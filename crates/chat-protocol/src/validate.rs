@@ -137,6 +137,19 @@ pub fn history_limit(limit: Option<u32>) -> Result<usize, Refusal> {
     }
 }
 
+/// A members page's `limit`: 1-100, 100 when absent.
+pub fn members_limit(limit: Option<u32>) -> Result<usize, Refusal> {
+    let most = crate::MAX_LISTED_MEMBERS;
+    match limit {
+        None => Ok(most),
+        Some(n) if (1..=most).contains(&(n as usize)) => Ok(n as usize),
+        Some(n) => Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("limit {n} is outside 1-{most}"),
+        )),
+    }
+}
+
 /// Most interests one `match` may carry.
 pub const MAX_INTERESTS: usize = 5;
 /// Longest interest tag, in characters.

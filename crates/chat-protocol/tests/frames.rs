@@ -133,6 +133,7 @@ fn all_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Joined {
             room: "lobby".into(),
             members: vec![alice()],
+            online: 1,
             history: vec![message(1), message(2)],
             more: false,
             recovered: Some(true),
@@ -141,6 +142,7 @@ fn all_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Joined {
             room: "~pair.p1".into(),
             members: vec![stranger("anon_1")],
+            online: 1,
             history: vec![],
             more: false,
             recovered: None,
@@ -149,6 +151,7 @@ fn all_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Joined {
             room: "lobby".into(),
             members: vec![],
+            online: 0,
             history: vec![],
             more: true,
             recovered: None,
@@ -176,6 +179,12 @@ fn all_server_frames() -> Vec<ServerFrame> {
             event: SystemEvent::Leave,
             user: alice(),
             ts: 6,
+        },
+        ServerFrame::Presence {
+            room: "lobby".into(),
+            joined: vec![alice()],
+            left: vec![stranger("anon_1")],
+            online: 140,
         },
         ServerFrame::Typing {
             room: "lobby".into(),
@@ -371,7 +380,7 @@ fn server_shapes_from_the_protocol_decode() {
         ServerFrame::error(ErrorCode::NotJoined, "join first", Some("c-2".into()))
     );
     let joined: ServerFrame = serde_json::from_value(json!({
-        "type": "joined", "room": "lobby", "members": [], "history": [], "more": false
+        "type": "joined", "room": "lobby", "members": [], "online": 0, "history": [], "more": false
     }))
     .expect("joined");
     assert!(matches!(
@@ -437,7 +446,10 @@ fn the_compact_decoder_refuses_what_serde_refuses() {
         json!({"type": "message", "room": "r", "seq": -1, "id": "i", "from": {"id": "a", "name": "A"}, "text": "t", "ts": 1}),
         json!({"type": "system", "room": "r", "event": "wave", "user": {"id": "a", "name": "A"}, "ts": 1}),
         json!({"type": "error", "code": "no_such_code", "message": "m"}),
-        json!({"type": "joined", "room": "r", "members": [], "history": [], "more": true, "you": 3}),
+        json!({"type": "joined", "room": "r", "members": [], "online": 0, "history": [], "more": true, "you": 3}),
+        json!({"type": "joined", "room": "r", "members": [], "history": [], "more": true}),
+        json!({"type": "presence", "room": "r", "joined": [], "left": [], "online": -1}),
+        json!({"type": "presence", "room": "r", "joined": [{"id": "a"}], "left": [], "online": 1}),
         json!([1, 2]),
     ] {
         assert!(
@@ -447,7 +459,7 @@ fn the_compact_decoder_refuses_what_serde_refuses() {
         assert_eq!(compact(bad.clone()), None, "{bad}");
     }
     // Optional fields may be null or missing, as for serde.
-    let joined = json!({"type": "joined", "room": "r", "members": [], "history": [], "more": false, "recovered": null});
+    let joined = json!({"type": "joined", "room": "r", "members": [], "online": 0, "history": [], "more": false, "recovered": null});
     assert_eq!(
         compact(joined.clone()),
         Some(serde_json::from_value(joined).expect("serde reads it"))

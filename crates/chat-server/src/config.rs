@@ -96,6 +96,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_PENDING_CONNECTIONS", default_value_t = 512)]
     pub max_pending_connections: usize,
 
+    /// Online users above which a room is big: its `joined.members` is capped at 100
+    /// (with `online`, the total) and arrivals and departures are coalesced into at most
+    /// one `presence` frame per second instead of one `system` frame each, which would
+    /// cost n² frames when n people join.
+    #[arg(long, env = "CHAT_BIG_ROOM_THRESHOLD", default_value_t = 100)]
+    pub big_room_threshold: usize,
+
     /// Rooms one connection may be in at once; a `join` beyond it gets `error` `limit`.
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 200)]
     pub max_rooms_per_connection: usize,

@@ -57,6 +57,23 @@ async fn forget_idle_addresses(state: Arc<AppState>) {
     }
 }
 
+/// How often big rooms get their coalesced `presence` frame (the protocol's "at most
+/// once per second").
+const PRESENCE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends big rooms' pending arrivals and departures, once a second.
+async fn flush_presence(hub: Arc<Hub>, stop: tokio_util::sync::CancellationToken) {
+    let mut every = tokio::time::interval(PRESENCE_EVERY);
+    // Late ticks are not made up for: two frames never come closer than a second.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => hub.flush_presence(),
+        }
+    }
+}
+
 /// A built server: state, storage and background tasks, ready to serve.
 pub struct Server {
     state: Arc<AppState>,
@@ -77,7 +94,7 @@ impl Server {
             .await
             .with_context(|| format!("opening storage {:?}", config.database_url))?;
         let metrics = Arc::new(metrics::Metrics::default());
-        let hub = Arc::new(Hub::new(metrics.clone()));
+        let hub = Arc::new(Hub::new(metrics.clone(), config.big_room_threshold));
         let background = TaskTracker::new();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let cluster = match &redis_url {
@@ -174,6 +191,7 @@ impl Server {
             state.shutdown.clone(),
         ));
         background.spawn(forget_idle_addresses(state.clone()));
+        background.spawn(flush_presence(state.hub.clone(), state.shutdown.clone()));
         Ok(Server { state, background })
     }
 
@@ -192,6 +210,7 @@ impl Server {
             .route("/telegram/webhook", post(http::telegram_webhook))
             .route("/api/rooms", get(http::list_rooms))
             .route("/api/rooms/{room}/messages", get(http::room_messages))
+            .route("/api/rooms/{room}/members", get(http::room_members))
             .route("/api/admin/reports", get(http::admin_reports))
             .route("/healthz", get(http::healthz))
             .route("/metrics", get(http::metrics))

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub slow_consumer_closes: Counter,
     /// WebSocket upgrades refused because their address was over its connect rate.
     pub connects_refused: Counter,
+    /// Coalesced `presence` frames sent to big rooms (each counted once, not per
+    /// subscriber).
+    pub presence_frames: Counter,
     errors: Family<CodeLabel, Counter>,
     commit_seconds: Histogram,
     batch_messages: Histogram,
@@ -89,6 +92,7 @@ impl Default for Metrics {
         let telegram_notifications = Family::<OutcomeLabel, Counter>::default();
         let redis_up = Gauge::default();
         let connects_refused = Counter::default();
+        let presence_frames = Counter::default();
         let redis_commands = Counter::default();
         // 50 µs to ~1.6 s.
         let redis_publish_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
@@ -100,6 +104,11 @@ impl Default for Metrics {
             "connects_refused",
             "WebSocket connections refused (429): their client address was over its rate",
             connects_refused.clone(),
+        );
+        registry.register(
+            "presence_frames",
+            "Coalesced presence frames sent to big rooms (once per room, not per subscriber)",
+            presence_frames.clone(),
         );
         registry.register(
             "redis_up",
@@ -224,6 +233,7 @@ impl Default for Metrics {
             deliveries,
             slow_consumer_closes,
             connects_refused,
+            presence_frames,
             errors,
             commit_seconds,
             batch_messages,

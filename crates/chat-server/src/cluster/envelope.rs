@@ -3,11 +3,13 @@
 //! back.
 
 use crate::roster::Control;
-use chat_protocol::{Message, ServerFrame, User};
+use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// The node that sent it; empty for what Redis's scripts publish, which every node
+    /// applies (the one that ran the script too).
     pub node: String,
     pub event: Event,
 }
@@ -31,6 +33,14 @@ pub enum Event {
         room: String,
         frame: ServerFrame,
         except: String,
+    },
+    /// A user arrived in a room or left it anywhere (published by the presence scripts,
+    /// `scripts::announce`), with the room's count anywhere after it.
+    Presence {
+        room: String,
+        user: User,
+        change: SystemEvent,
+        online: u32,
     },
     /// For a user's connections (on a user channel): all of them, or one connection
     /// of one node.
@@ -71,5 +81,28 @@ mod tests {
         let json = serde_json::to_string(&envelope).unwrap_or_default();
         let back: Option<Envelope> = serde_json::from_str(&json).ok();
         assert_eq!(back, Some(envelope));
+    }
+
+    /// What `scripts::announce` writes in Lua (cjson escapes `/` as `\/`), read as the
+    /// envelope it stands for.
+    #[test]
+    fn the_presence_scripts_envelope_is_a_presence_event() {
+        let from_lua = r#"{"node":"","event":{"kind":"presence","room":"a\/b","user":{"id":"u_1","name":"Ada"},"change":"leave","online":101}}"#;
+        let envelope: Option<Envelope> = serde_json::from_str(from_lua).ok();
+        assert_eq!(
+            envelope,
+            Some(Envelope {
+                node: String::new(),
+                event: Event::Presence {
+                    room: "a/b".into(),
+                    user: User {
+                        id: "u_1".into(),
+                        name: "Ada".into()
+                    },
+                    change: SystemEvent::Leave,
+                    online: 101,
+                },
+            })
+        );
     }
 }

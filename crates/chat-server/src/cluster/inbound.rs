@@ -40,6 +40,12 @@ impl Inbound for Applier {
             }
             Event::Head { room, seq } => self.hub.announce_head(&room, seq),
             Event::Typing { room, user, active } => self.hub.typing(&room, &user, active),
+            Event::Presence {
+                room,
+                user,
+                change,
+                online,
+            } => self.hub.presence_change(&room, change, &user, Some(online)),
             Event::Notice {
                 room,
                 frame,

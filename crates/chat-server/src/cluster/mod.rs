@@ -32,7 +32,7 @@ pub use keys::Keys;
 pub use pairing::RedisPairing;
 pub use presence::{LEASE, RENEW_EVERY};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, MemberPage, RoomMembers};
 use crate::journal::CommitObserver;
 use crate::metrics::Metrics;
 use crate::roster::{LocalRoster, Roster};
@@ -154,7 +154,6 @@ impl Cluster {
             keys.clone(),
             connection.clone(),
             hub.clone(),
-            publisher.clone(),
             metrics,
             held,
             health.clone(),
@@ -210,7 +209,7 @@ impl Cluster {
         user: &User,
         first_tab: bool,
         new_room: bool,
-    ) -> Option<Vec<User>> {
+    ) -> Option<RoomMembers> {
         let watching = async {
             if new_room {
                 self.bus.watch(self.keys.room_channel(room)).await;
@@ -237,18 +236,52 @@ impl Cluster {
         }
     }
 
-    /// The members of a room anywhere, when Redis answers.
-    async fn members(&self, room: &str) -> Option<Vec<User>> {
+    /// The members of a room anywhere (in a big room only the first), when Redis
+    /// answers.
+    async fn members(&self, room: &str) -> Option<RoomMembers> {
         if !self.health.is_up() {
             return None;
         }
         let mut connection = self.connection.clone();
-        let found: Vec<String> = redis::cmd("HVALS")
-            .arg(self.keys.members(room))
-            .query_async(&mut connection)
-            .await
-            .ok()?;
-        Some(presence::members_from_json(found.iter()))
+        let mut invocation = scripts::LIST.prepare_invoke();
+        invocation
+            .arg(self.keys.namespace())
+            .arg(room)
+            .arg(self.hub.big_room());
+        let reply: Vec<String> = invocation.invoke_async(&mut connection).await.ok()?;
+        presence::room_members(&reply, self.hub.big_room())
+    }
+
+    /// Up to `limit` members of a room anywhere with ids after `after`, in id order;
+    /// `None` when Redis does not answer.
+    pub async fn member_page(
+        &self,
+        room: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Option<MemberPage> {
+        if !self.health.is_up() {
+            return None;
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = scripts::PAGE.prepare_invoke();
+        invocation
+            .arg(self.keys.namespace())
+            .arg(room)
+            .arg(after.unwrap_or(""))
+            .arg(limit);
+        let reply: Vec<String> = invocation.invoke_async(&mut connection).await.ok()?;
+        let [online, more, listed @ ..] = reply.as_slice() else {
+            return None;
+        };
+        Some(MemberPage {
+            members: listed
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect(),
+            online: online.parse().ok()?,
+            more: more == "1",
+        })
     }
 
     /// Tells the room's other users anywhere that `user` is (or stopped) typing.

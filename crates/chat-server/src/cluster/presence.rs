@@ -3,8 +3,10 @@
 //!
 //! The hub counts a user's tabs on this node; this module hears of a user's first tab
 //! here and last tab here, and asks Redis (one script each, in order, from one task)
-//! whether that is also their first or last anywhere. Only then is it announced: to this
-//! node's subscribers directly, to the others through the room's channel.
+//! whether that is also their first or last anywhere. Only then is it announced, by the
+//! script itself, through the room's channel to every node (this one too), with the
+//! room's count after it; each node's hub then sends a `system` frame, or in a big room
+//! holds it for the room's next `presence` frame.
 //!
 //! Every node holds a lease that it renews every [`RENEW_EVERY`]; a lease that lapses
 //! (the node died) is swept by the first node to notice, which announces its users'
@@ -12,14 +14,11 @@
 //! only; when it is back, the node makes Redis agree with what it holds (the
 //! `RECONCILE` script) and tells the others what changed meanwhile.
 
-use super::envelope::Event;
 use super::keys::Keys;
-use super::publisher::Publisher;
 use super::scripts;
-use crate::clock::now_ms;
-use crate::hub::Hub;
+use crate::hub::{Hub, RoomMembers};
 use crate::metrics::Metrics;
-use chat_protocol::{ServerFrame, SystemEvent, User};
+use chat_protocol::{SystemEvent, User};
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +40,7 @@ enum Op {
     Arrive {
         room: String,
         user: User,
-        members: Option<oneshot::Sender<Option<Vec<User>>>>,
+        members: Option<oneshot::Sender<Option<RoomMembers>>>,
     },
     Depart {
         room: String,
@@ -73,7 +72,6 @@ impl Presence {
         keys: Keys,
         connection: ConnectionManager,
         hub: Arc<Hub>,
-        publisher: Publisher,
         metrics: Arc<Metrics>,
         local: Arc<dyn LocalPresence>,
         health: Arc<super::health::RedisHealth>,
@@ -87,7 +85,6 @@ impl Presence {
             keys,
             connection,
             hub,
-            publisher,
             metrics,
             local,
             health: health.clone(),
@@ -116,7 +113,7 @@ impl Presence {
     /// The user's first tab in the room on this node. Answers the room's members as
     /// the cluster sees them, or `None` when Redis is away (this node's count then
     /// stands in).
-    pub async fn arrive(&self, room: &str, user: &User) -> Option<Vec<User>> {
+    pub async fn arrive(&self, room: &str, user: &User) -> Option<RoomMembers> {
         let (tx, rx) = oneshot::channel();
         let op = Op::Arrive {
             room: room.to_owned(),
@@ -157,7 +154,6 @@ struct Worker {
     keys: Keys,
     connection: ConnectionManager,
     hub: Arc<Hub>,
-    publisher: Publisher,
     metrics: Arc<Metrics>,
     local: Arc<dyn LocalPresence>,
     health: Arc<super::health::RedisHealth>,
@@ -197,7 +193,7 @@ impl Worker {
         }
     }
 
-    async fn arrive(&mut self, room: &str, user: &User, list: bool) -> Option<Vec<User>> {
+    async fn arrive(&mut self, room: &str, user: &User, list: bool) -> Option<RoomMembers> {
         if self.out_of_step {
             self.announce_here(room, SystemEvent::Join, user);
             return None;
@@ -210,7 +206,9 @@ impl Worker {
             .arg(room)
             .arg(&user.id)
             .arg(json)
-            .arg(if list { "1" } else { "0" });
+            .arg(if list { "1" } else { "0" })
+            .arg(self.keys.room_channel(""))
+            .arg(self.hub.big_room());
         self.metrics.redis_commands.inc();
         match invocation
             .invoke_async::<Vec<String>>(&mut self.connection)
@@ -218,10 +216,11 @@ impl Worker {
         {
             Ok(reply) => {
                 self.health.commands(true);
-                if reply.first().map(String::as_str) == Some("1") {
-                    self.announce(room, SystemEvent::Join, user);
+                if list {
+                    room_members(reply.get(1..).unwrap_or_default(), self.hub.big_room())
+                } else {
+                    None
                 }
-                list.then(|| members_from_json(reply.iter().skip(1)))
             }
             Err(err) => {
                 self.lost_step(&err);
@@ -242,18 +241,14 @@ impl Worker {
             .arg(&*self.node)
             .arg(room)
             .arg(&user.id)
-            .arg(self.pair_grace_ms);
+            .arg(self.pair_grace_ms)
+            .arg(self.keys.room_channel(""));
         self.metrics.redis_commands.inc();
         match invocation
             .invoke_async::<Option<String>>(&mut self.connection)
             .await
         {
-            Ok(gone) => {
-                self.health.commands(true);
-                if gone.is_some() {
-                    self.announce(room, SystemEvent::Leave, user);
-                }
-            }
+            Ok(_) => self.health.commands(true),
             Err(err) => {
                 self.lost_step(&err);
                 self.announce_here(room, SystemEvent::Leave, user);
@@ -267,7 +262,8 @@ impl Worker {
         invocation
             .arg(self.keys.namespace())
             .arg(&*self.node)
-            .arg(self.pair_grace_ms);
+            .arg(self.pair_grace_ms)
+            .arg(self.keys.room_channel(""));
         for (room, user) in &held {
             let Ok(json) = serde_json::to_string(user) else {
                 continue;
@@ -275,27 +271,18 @@ impl Worker {
             invocation.arg(room).arg(&user.id).arg(json);
         }
         self.metrics.redis_commands.inc();
-        match invocation
-            .invoke_async::<Vec<String>>(&mut self.connection)
-            .await
-        {
+        match invocation.invoke_async::<u64>(&mut self.connection).await {
             Ok(changes) => {
                 self.health.commands(true);
                 if self.out_of_step {
-                    tracing::info!(present = held.len(), "presence registered in Redis");
+                    tracing::info!(
+                        present = held.len(),
+                        changes,
+                        "presence registered in Redis"
+                    );
                 }
                 self.out_of_step = false;
                 self.health.presence(true);
-                // This node's own subscribers saw these changes when they happened.
-                for change in changes.chunks_exact(3) {
-                    let event = match change[0].as_str() {
-                        "join" => SystemEvent::Join,
-                        _ => SystemEvent::Leave,
-                    };
-                    if let Ok(user) = serde_json::from_str::<User>(&change[2]) {
-                        self.announce_elsewhere(&change[1], event, &user);
-                    }
-                }
             }
             Err(err) => self.lost_step(&err),
         }
@@ -343,19 +330,16 @@ impl Worker {
             invocation
                 .arg(self.keys.namespace())
                 .arg(node)
-                .arg(self.pair_grace_ms);
+                .arg(self.pair_grace_ms)
+                .arg(self.keys.room_channel(""));
             self.metrics.redis_commands.inc();
             let left: Vec<String> = match invocation.invoke_async(&mut self.connection).await {
                 Ok(left) => left,
                 Err(err) => return self.lost_step(&err),
             };
+            // The script announced the departures.
             if !left.is_empty() {
                 tracing::info!(%node, left = left.len() / 2, "a node's lease lapsed: its users left");
-            }
-            for pair in left.chunks_exact(2) {
-                if let Ok(user) = serde_json::from_str::<User>(&pair[1]) {
-                    self.announce(&pair[0], SystemEvent::Leave, &user);
-                }
             }
         }
     }
@@ -369,52 +353,26 @@ impl Worker {
         self.health.presence(false);
     }
 
-    /// Announces to every node (this one directly).
-    fn announce(&self, room: &str, event: SystemEvent, user: &User) {
-        self.announce_here(room, event, user);
-        self.announce_elsewhere(room, event, user);
-    }
-
+    /// While Redis is away, a change is this node's own to announce, with its own count.
     fn announce_here(&self, room: &str, event: SystemEvent, user: &User) {
-        if let Some(frame) = notice(room, event, user) {
-            self.hub.announce(room, &frame, &user.id);
-        }
-    }
-
-    fn announce_elsewhere(&self, room: &str, event: SystemEvent, user: &User) {
-        if let Some(frame) = notice(room, event, user) {
-            self.publisher.publish(
-                self.keys.room_channel(room),
-                Event::Notice {
-                    room: room.to_owned(),
-                    frame,
-                    except: user.id.clone(),
-                },
-            );
+        if room != ONLINE && !room.starts_with("~pair.") {
+            self.hub.presence_change(room, event, user, None);
         }
     }
 }
 
-/// Members as Redis keeps them (one user as JSON each), in the hub's order: by name,
-/// then id.
-pub fn members_from_json<'a>(found: impl Iterator<Item = &'a String>) -> Vec<User> {
-    let mut members: Vec<User> = found
+/// A room's members from a script's `listing` (the count, then the users' JSON): in a
+/// big room in id order as Redis listed them, otherwise in the hub's order (by name,
+/// then id).
+pub fn room_members(reply: &[String], big_room: usize) -> Option<RoomMembers> {
+    let (online, listed) = reply.split_first()?;
+    let online: u32 = online.parse().ok()?;
+    let mut listed: Vec<User> = listed
+        .iter()
         .filter_map(|json| serde_json::from_str(json).ok())
         .collect();
-    members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    members
-}
-
-/// The `system` frame for an arrival or departure, in rooms that announce them (not
-/// the online pseudo-room, not an anonymous pair: see `hub::announces_presence`).
-fn notice(room: &str, event: SystemEvent, user: &User) -> Option<ServerFrame> {
-    if room == ONLINE || room.starts_with("~pair.") {
-        return None;
+    if online as usize <= big_room {
+        listed.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     }
-    Some(ServerFrame::System {
-        room: room.to_owned(),
-        event,
-        user: user.clone(),
-        ts: now_ms(),
-    })
+    Some(RoomMembers { listed, online })
 }

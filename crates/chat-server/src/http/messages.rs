@@ -57,7 +57,7 @@ pub async fn room_messages(
 }
 
 /// Whether the session belongs to a member of the private room.
-async fn is_member(
+pub(super) async fn is_member(
     app: &AppState,
     kind: &RoomKind<'_>,
     room: &str,

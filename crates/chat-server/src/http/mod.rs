@@ -5,6 +5,7 @@ pub mod app;
 mod embedded;
 mod health;
 mod me;
+mod members;
 mod messages;
 mod metrics;
 mod reports;
@@ -13,6 +14,7 @@ mod telegram_webhook;
 
 pub use health::healthz;
 pub use me::me;
+pub use members::room_members;
 pub use messages::room_messages;
 pub use metrics::metrics;
 pub use reports::admin_reports;

@@ -5,6 +5,7 @@
 //! [`Outbox`] without waiting. A subscriber that cannot keep up closes itself (1013);
 //! nobody else notices.
 
+mod presence;
 mod room;
 mod sequence;
 
@@ -13,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
 use crate::outgoing::encode;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
+pub use presence::{MemberPage, RoomMembers};
 use room::{Room, Subscriber};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -42,7 +44,7 @@ pub struct JoinReply {
     pub head: u64,
     /// The members as the whole cluster sees them; `None` on one node (the hub's own
     /// count is then the truth).
-    pub members: Option<Vec<User>>,
+    pub members: Option<RoomMembers>,
 }
 
 /// Messages of a room are known to be missing after `after`: read them from the
@@ -76,6 +78,8 @@ pub struct Hub {
     /// (`cluster::presence`), so the hub announces nothing itself.
     shared_presence: OnceLock<()>,
     in_flight: Mutex<HashMap<String, u32>>,
+    /// Online users above which a room is big (`--big-room-threshold`).
+    big_room: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -109,14 +113,21 @@ pub struct Unsubscribed {
 }
 
 impl Hub {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// A hub whose rooms are big above `big_room` online users.
+    pub fn new(metrics: Arc<Metrics>, big_room: usize) -> Self {
         Hub {
             rooms: Mutex::new(HashMap::new()),
             gaps: OnceLock::new(),
             shared_presence: OnceLock::new(),
             in_flight: Mutex::new(HashMap::new()),
+            big_room,
             metrics,
         }
+    }
+
+    /// Online users above which a room is big.
+    pub fn big_room(&self) -> usize {
+        self.big_room
     }
 
     /// Makes this hub one of several nodes': gaps in a room's seqs are reported to
@@ -208,7 +219,8 @@ impl Hub {
     /// [`Hub::complete_join`] sends `joined`, so the client sees `joined` first and no
     /// message that is committed while its history is being read is lost.
     ///
-    /// A user's first connection in the room announces a `system` `join` to the others.
+    /// A user's first connection in the room announces their arrival to the others
+    /// (see [`Hub::presence_change`]).
     pub fn subscribe(
         &self,
         room_name: &str,
@@ -238,13 +250,7 @@ impl Hub {
         }
         let first_tab = room.add_member(user);
         if first_tab && self.announces_itself(room_name) {
-            let notice = encode(&ServerFrame::System {
-                room: room_name.to_owned(),
-                event: SystemEvent::Join,
-                user: user.clone(),
-                ts: now_ms(),
-            });
-            room.broadcast(&notice, None, |_| true, dirty);
+            self.presence_locked(room_name, room, SystemEvent::Join, user, None, dirty);
         }
         room.subscribers
             .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
@@ -264,14 +270,17 @@ impl Hub {
             let Some(room) = rooms.get_mut(room_name) else {
                 return;
             };
-            let members = reply.members.unwrap_or_else(|| room.member_list());
+            let members = reply
+                .members
+                .unwrap_or_else(|| room.listed_members(self.big_room));
             let Some(subscriber) = room.subscribers.get_mut(&conn) else {
                 return;
             };
             let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
             let joined = encode(&ServerFrame::Joined {
                 room: room_name.to_owned(),
-                members,
+                members: members.listed,
+                online: members.online,
                 history: reply.history,
                 more: reply.more,
                 recovered: reply.recovered,
@@ -299,8 +308,8 @@ impl Hub {
         }
     }
 
-    /// Unsubscribes a connection. A user's last connection leaving announces a `system`
-    /// `leave` to the others. `None` when the connection was not subscribed.
+    /// Unsubscribes a connection. A user's last connection leaving announces their
+    /// departure to the others. `None` when the connection was not subscribed.
     pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> Option<Unsubscribed> {
         let mut dirty = Vec::new();
         let unsubscribed = self.unsubscribe_locked(room_name, conn, &mut dirty);
@@ -323,13 +332,7 @@ impl Hub {
             .as_ref()
             .filter(|_| self.announces_itself(room_name))
         {
-            let notice = encode(&ServerFrame::System {
-                room: room_name.to_owned(),
-                event: SystemEvent::Leave,
-                user: user.clone(),
-                ts: now_ms(),
-            });
-            room.broadcast(&notice, None, |_| true, dirty);
+            self.presence_locked(room_name, room, SystemEvent::Leave, user, None, dirty);
         }
         let room_gone = room.subscribers.is_empty();
         if room_gone {
@@ -365,6 +368,79 @@ impl Hub {
             .get(room_name)
             .map(Room::member_list)
             .unwrap_or_default()
+    }
+
+    /// Up to `limit` of the users present in a room on this node with ids after
+    /// `after`, in id order.
+    pub fn member_page(&self, room_name: &str, after: Option<&str>, limit: usize) -> MemberPage {
+        self.lock()
+            .get(room_name)
+            .map(|room| room.member_page(after, limit))
+            .unwrap_or_default()
+    }
+
+    /// A user arrived in a room or left it (anywhere, as the cluster decided, with the
+    /// room's count anywhere after it, `None` for this node's own count). Below the
+    /// big-room threshold the others get a `system` frame now; above it, or while
+    /// changes are pending, it waits for the room's next [`Hub::flush_presence`].
+    pub fn presence_change(
+        &self,
+        room_name: &str,
+        event: SystemEvent,
+        user: &User,
+        online_anywhere: Option<u32>,
+    ) {
+        let mut dirty = Vec::new();
+        if let Some(room) = self.lock().get_mut(room_name) {
+            self.presence_locked(room_name, room, event, user, online_anywhere, &mut dirty);
+        }
+        flush_all(dirty);
+    }
+
+    fn presence_locked(
+        &self,
+        room_name: &str,
+        room: &mut Room,
+        event: SystemEvent,
+        user: &User,
+        online_anywhere: Option<u32>,
+        dirty: &mut Vec<Outbox>,
+    ) {
+        let online = online_anywhere.map_or(room.members.len(), |n| n as usize);
+        // The count with the user still (or already) there: a room of 101 is big for
+        // the 101st's arrival and for their departure alike.
+        let present = match event {
+            SystemEvent::Join => online,
+            SystemEvent::Leave => online + 1,
+        };
+        // While changes are pending, later ones wait too: frames keep their order.
+        if present > self.big_room || !room.pending.is_empty() {
+            room.pending.record(event, user, online_anywhere);
+            return;
+        }
+        let notice = encode(&ServerFrame::System {
+            room: room_name.to_owned(),
+            event,
+            user: user.clone(),
+            ts: now_ms(),
+        });
+        room.broadcast(&notice, None, |s| s.user_id != user.id, dirty);
+    }
+
+    /// Sends every room's pending arrivals and departures as one `presence` frame to
+    /// all its subscribers; called once a second.
+    pub fn flush_presence(&self) {
+        let mut dirty = Vec::new();
+        {
+            let mut rooms = self.lock();
+            for (name, room) in rooms.iter_mut() {
+                if let Some(frame) = room.pending.take_frame(name, room.members.len()) {
+                    room.broadcast(&encode(&frame), None, |_| true, &mut dirty);
+                    self.metrics.presence_frames.inc();
+                }
+            }
+        }
+        flush_all(dirty);
     }
 
     /// The rooms with subscribers on this node (to subscribe to them again in Redis).
@@ -535,7 +611,7 @@ mod tests {
 
     #[tokio::test]
     async fn rooms_and_their_memory_go_when_the_last_subscriber_leaves() {
-        let hub = Hub::new(Arc::new(Metrics::default()));
+        let hub = Hub::new(Arc::new(Metrics::default()), 100);
         let (socket, _peer) = tokio::io::duplex(1 << 20);
         let outbox = Outbox::new(Box::pin(socket), 1 << 20);
         let user = User {

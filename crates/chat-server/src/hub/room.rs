@@ -1,11 +1,13 @@
 //! One room's subscribers and members.
 
+use super::presence::{MemberPage, PendingPresence, RoomMembers};
 use super::sequence::{Early, Sequence, Verdict};
 use crate::hub::ConnId;
 use crate::outbox::Outbox;
 use bytes::Bytes;
-use chat_protocol::User;
-use std::collections::HashMap;
+use chat_protocol::{MAX_LISTED_MEMBERS, User};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 /// A connection subscribed to a room.
 #[derive(Debug)]
@@ -79,10 +81,12 @@ pub(super) struct Member {
 #[derive(Debug, Default)]
 pub(super) struct Room {
     pub subscribers: HashMap<ConnId, Subscriber>,
-    /// Keyed by user id.
-    pub members: HashMap<String, Member>,
+    /// Keyed by user id, in id order: the order big rooms list and page members in.
+    pub members: BTreeMap<String, Member>,
     /// Where delivery stands: messages go out once and in seq order.
     pub sequence: Sequence,
+    /// Arrivals and departures waiting for the room's next `presence` frame.
+    pub pending: PendingPresence,
 }
 
 impl Room {
@@ -115,6 +119,34 @@ impl Room {
         let mut users: Vec<User> = self.members.values().map(|m| m.user.clone()).collect();
         users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         users
+    }
+
+    /// The members a `joined` lists: all of them by name, or when there are more than
+    /// `big_room` the first [`MAX_LISTED_MEMBERS`] by id (the members endpoint's order).
+    pub fn listed_members(&self, big_room: usize) -> RoomMembers {
+        let online = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        let listed = if self.members.len() > big_room {
+            let first = self.members.values().take(MAX_LISTED_MEMBERS);
+            first.map(|m| m.user.clone()).collect()
+        } else {
+            self.member_list()
+        };
+        RoomMembers { listed, online }
+    }
+
+    /// Up to `limit` members with ids after `after`, in id order.
+    pub fn member_page(&self, after: Option<&str>, limit: usize) -> MemberPage {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut range = self
+            .members
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, m)| m.user.clone());
+        let members: Vec<User> = range.by_ref().take(limit).collect();
+        MemberPage {
+            members,
+            online: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
+            more: range.next().is_some(),
+        }
     }
 
     /// Offers a frame that carries no message to every subscriber `include` accepts.
