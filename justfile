@@ -69,8 +69,7 @@ image TAG="latest" BINARY="":
     binary="{{BINARY}}"
     # `just release` prints the binary's path last (the app's build logs come before).
     [ -n "$binary" ] || binary=$(just release | tail -n 1)
-    tool=$(command -v podman || command -v docker || true)
-    [ -n "$tool" ] || { echo "neither podman nor docker is installed" >&2; exit 1; }
+    tool=$(deploy/container-tool.sh) || { echo "neither podman nor a docker with a running daemon is installed" >&2; exit 1; }
     context=target/image
     rm -rf "$context" && mkdir -p "$context/data"
     cp "$binary" "$context/chat-server"
@@ -88,7 +87,7 @@ setup-deploy:
     set -euo pipefail
     missing=()
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-    command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || missing+=(podman)
+    deploy/container-tool.sh >/dev/null || missing+=(podman)
     command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "installing ${missing[*]} from Debian (first time only)"

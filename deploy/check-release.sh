@@ -55,10 +55,10 @@ server=""
 grep -q "shut down cleanly" "$work/log" || fail "no clean shutdown: $(cat "$work/log")"
 ok "SIGTERM: exit 0 after a clean shutdown"
 
-tool=$(command -v podman || command -v docker || true)
+tool=$(deploy/container-tool.sh || true)
 if [ -z "$tool" ]; then
-    [ -n "${CI:-}" ] && fail "neither podman nor docker is installed"
-    echo "skipped: the image (neither podman nor docker is installed)"
+    [ -n "${CI:-}" ] && fail "neither podman nor a docker with a running daemon is installed"
+    echo "skipped: the image (neither podman nor a docker with a running daemon is installed)"
 else
     tag="check-$$"
     just image "$tag" "$binary" >"$work/build.log" 2>&1 || fail "image build: $(tail -20 "$work/build.log")"
@@ -72,7 +72,8 @@ else
     inspect '{{json .Config.Healthcheck}}' | grep -q '"/chat-server","healthcheck"' || fail "health check: $(inspect '{{json .Config.Healthcheck}}')"
     inspect '{{json .Config.Env}}' | grep -q 'CHAT_ADDR=0.0.0.0:3000' || fail "env: $(inspect '{{json .Config.Env}}')"
     ok "the image runs /chat-server as 65532:65532 on port 3000 with a /healthz check"
-    "$tool" save --format docker-archive -o "$work/image.tar" "$image" >/dev/null 2>"$work/save.log" \
+    save_format=(); [ "$(basename "$tool")" = podman ] && save_format=(--format docker-archive)
+    "$tool" save "${save_format[@]}" -o "$work/image.tar" "$image" >/dev/null 2>"$work/save.log" \
         || fail "saving the image: $(cat "$work/save.log")"
     mkdir "$work/image" && tar -xf "$work/image.tar" -C "$work/image"
     found=""

@@ -5,7 +5,7 @@
 //! answers as a room that does not exist). In an anonymous pair the members are the
 //! aliases, as everywhere there.
 
-use super::messages::is_member;
+use super::messages::may_read;
 use crate::api_error::ApiError;
 use crate::hub::MemberPage;
 use crate::state::AppState;
@@ -42,13 +42,7 @@ pub async fn room_members(
     Query(query): Query<MembersQuery>,
 ) -> Result<Json<MembersBody>, ApiError> {
     let bad = |refusal: validate::Refusal| ApiError::BadRequest(refusal.message);
-    let kind = validate::room(&room).map_err(bad)?;
-    if kind.is_private() {
-        let session = crate::auth::bearer(&headers).or(query.session.as_deref());
-        if !is_member(&app, &kind, &room, session).await? {
-            return Err(ApiError::NotFound("no such room"));
-        }
-    }
+    may_read(&app, &room, &headers, query.session.as_deref()).await?;
     let limit = validate::members_limit(query.limit).map_err(bad)?;
     let after = query.after.as_deref();
     let from_cluster = match &app.cluster {

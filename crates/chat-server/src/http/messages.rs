@@ -40,13 +40,7 @@ pub async fn room_messages(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<PageBody>, ApiError> {
     let bad = |refusal: validate::Refusal| ApiError::BadRequest(refusal.message);
-    let kind = validate::room(&room).map_err(bad)?;
-    if kind.is_private() {
-        let session = crate::auth::bearer(&headers).or(query.session.as_deref());
-        if !is_member(&app, &kind, &room, session).await? {
-            return Err(ApiError::NotFound("no such room"));
-        }
-    }
+    may_read(&app, &room, &headers, query.session.as_deref()).await?;
     let limit = validate::history_limit(query.limit).map_err(bad)?;
     let Page { messages, more } = app
         .store
@@ -56,8 +50,27 @@ pub async fn room_messages(
     Ok(Json(PageBody { messages, more }))
 }
 
+/// Refuses a room name that is invalid (400), and a private room to anyone who does not
+/// show (header first, then `?session=`) that they are one of its members (404, as if
+/// it did not exist).
+pub(super) async fn may_read(
+    app: &AppState,
+    room: &str,
+    headers: &HeaderMap,
+    session: Option<&str>,
+) -> Result<(), ApiError> {
+    let kind = validate::room(room).map_err(|r| ApiError::BadRequest(r.message))?;
+    if kind.is_private() {
+        let session = crate::auth::bearer(headers).or(session);
+        if !is_member(app, &kind, room, session).await? {
+            return Err(ApiError::NotFound("no such room"));
+        }
+    }
+    Ok(())
+}
+
 /// Whether the session belongs to a member of the private room.
-pub(super) async fn is_member(
+async fn is_member(
     app: &AppState,
     kind: &RoomKind<'_>,
     room: &str,
