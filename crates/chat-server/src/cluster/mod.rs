@@ -275,10 +275,7 @@ impl Cluster {
             return None;
         };
         Some(MemberPage {
-            members: listed
-                .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect(),
+            members: presence::users_from_json(listed),
             online: online.parse().ok()?,
             more: more == "1",
         })

@@ -367,12 +367,18 @@ impl Worker {
 pub fn room_members(reply: &[String], big_room: usize) -> Option<RoomMembers> {
     let (online, listed) = reply.split_first()?;
     let online: u32 = online.parse().ok()?;
-    let mut listed: Vec<User> = listed
-        .iter()
-        .filter_map(|json| serde_json::from_str(json).ok())
-        .collect();
+    let mut listed = users_from_json(listed);
     if online as usize <= big_room {
         listed.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     }
     Some(RoomMembers { listed, online })
+}
+
+/// Users as Redis keeps them, one JSON object each (one that does not decode is skipped:
+/// a list of members is worth more than an error).
+pub fn users_from_json(found: &[String]) -> Vec<User> {
+    found
+        .iter()
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect()
 }
