@@ -4,12 +4,14 @@
 //! it as one batch, and only after the batch is stored hands each message to the hub, in
 //! `seq` order. One writer per process means delivery order is storage order, and
 //! throughput is not one commit per message while a lone message still goes out at once.
+//! New anonymous sessions ride along in the same batches, so that a storm of first
+//! joins costs a commit per batch rather than one per user.
 
 use crate::hub::{ConnId, Hub, Origin};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
 use crate::outgoing::encode;
-use crate::store::{NewMessage, Store};
+use crate::store::{Batch, NewMessage, NewSession, Store};
 use chat_protocol::{ErrorCode, Message, ServerFrame, User};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -40,6 +42,8 @@ pub struct Sender {
 
 enum Command {
     Append(Append),
+    /// A new session, answered once its batch is stored (or failed).
+    Session(NewSession, oneshot::Sender<Result<(), SessionNotStored>>),
     /// Answered once everything queued before it is stored and delivered.
     Barrier(oneshot::Sender<()>),
 }
@@ -58,6 +62,12 @@ pub trait CommitObserver: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is shutting down")]
 pub struct JournalClosed;
+
+/// A session could not be stored: the batch it was in failed, or the server is shutting
+/// down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session could not be stored")]
+pub struct SessionNotStored;
 
 /// Handle for queueing appends; cheap to clone.
 #[derive(Clone)]
@@ -89,6 +99,16 @@ impl Journal {
             .map_err(|_| JournalClosed)
     }
 
+    /// Stores a new session with the next batch; returns once it is stored.
+    pub async fn store_session(&self, token: String, user: User) -> Result<(), SessionNotStored> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Session(NewSession { token, user }, done))
+            .await
+            .map_err(|_| SessionNotStored)?;
+        wait.await.map_err(|_| SessionNotStored)?
+    }
+
     /// Waits until everything queued so far is stored and delivered.
     pub async fn flush(&self) -> Result<(), JournalClosed> {
         let (done, wait) = oneshot::channel();
@@ -110,8 +130,12 @@ async fn run_writer(
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut ids = ulid::Generator::new();
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
-        let mut batch = Vec::with_capacity(commands.len());
+        let mut batch = Batch {
+            sessions: Vec::new(),
+            messages: Vec::with_capacity(commands.len()),
+        };
         let mut senders = Vec::with_capacity(commands.len());
+        let mut session_waiters = Vec::new();
         let mut barriers = Vec::new();
         let ts = crate::clock::now_ms();
         for command in commands.drain(..) {
@@ -120,7 +144,7 @@ async fn run_writer(
                     // Monotonic within the millisecond; on the (never seen) overflow a
                     // fresh random ULID is still unique.
                     let id = ids.generate().unwrap_or_else(|_| ulid::Ulid::new());
-                    batch.push(NewMessage {
+                    batch.messages.push(NewMessage {
                         room: append.room,
                         id: id.to_string(),
                         from: append.from,
@@ -129,11 +153,28 @@ async fn run_writer(
                     });
                     senders.push(append.sender);
                 }
+                Command::Session(session, done) => {
+                    batch.sessions.push(session);
+                    session_waiters.push(done);
+                }
                 Command::Barrier(done) => barriers.push(done),
             }
         }
-        if !batch.is_empty() {
-            store_and_deliver(store.as_ref(), &hub, &metrics, &observers, batch, senders).await;
+        if !batch.messages.is_empty() || !batch.sessions.is_empty() {
+            let sessions = batch.sessions.len();
+            let stored =
+                store_and_deliver(store.as_ref(), &hub, &metrics, &observers, batch, senders).await;
+            if stored {
+                metrics.sessions_stored.inc_by(sessions as u64);
+            }
+            let outcome = if stored {
+                Ok(())
+            } else {
+                Err(SessionNotStored)
+            };
+            for done in session_waiters {
+                let _ = done.send(outcome);
+            }
         }
         for done in barriers {
             let _ = done.send(());
@@ -141,28 +182,32 @@ async fn run_writer(
     }
 }
 
+/// Stores a batch and delivers its messages; false when storing failed (the senders
+/// are told).
 async fn store_and_deliver(
     store: &dyn Store,
     hub: &Hub,
     metrics: &Metrics,
     observers: &[Arc<dyn CommitObserver>],
-    batch: Vec<NewMessage>,
+    batch: Batch,
     senders: Vec<Option<Sender>>,
-) {
-    let count = batch.len();
+) -> bool {
+    let count = batch.messages.len();
     let started = std::time::Instant::now();
     // With several nodes, the hub must know which rooms have a commit of this node on
     // its way, so that it does not read from the database what is about to arrive.
     let mut rooms: Vec<String> = Vec::new();
     if hub.in_cluster() {
-        rooms = batch.iter().map(|m| m.room.clone()).collect();
+        rooms = batch.messages.iter().map(|m| m.room.clone()).collect();
         rooms.sort_unstable();
         rooms.dedup();
     }
     hub.commits_begin(rooms.iter().map(String::as_str));
     match store.append_batch(batch).await {
         Ok(stored) => {
-            metrics.stored_batch(stored.len(), started.elapsed());
+            if !stored.is_empty() {
+                metrics.stored_batch(stored.len(), started.elapsed());
+            }
             for observer in observers {
                 for message in &stored {
                     observer.committed(message);
@@ -181,6 +226,7 @@ async fn store_and_deliver(
             }
             hub.commits_end(rooms.iter().map(String::as_str));
             flush_all(dirty);
+            true
         }
         Err(err) => {
             hub.commits_end(rooms.iter().map(String::as_str));
@@ -194,6 +240,7 @@ async fn store_and_deliver(
                 ));
                 let _ = sender.outbox.push(frame);
             }
+            false
         }
     }
 }

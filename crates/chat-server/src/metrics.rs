@@ -24,6 +24,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
 }
@@ -68,6 +73,26 @@ pub struct Metrics {
     pub lease_renewals: Counter,
     /// Deliveries to this node's subscribers of messages stored by other nodes.
     pub remote_deliveries: Counter,
+    /// Where each `joined` history came from: the room's tail in memory, or the store.
+    join_histories: Family<SourceLabel, Counter>,
+    /// New sessions stored with the journal's batches.
+    pub sessions_stored: Counter,
+}
+
+/// Where a `joined` history was read: `memory` (the room's tail) or `store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistorySource {
+    Memory,
+    Store,
+}
+
+impl HistorySource {
+    fn as_str(self) -> &'static str {
+        match self {
+            HistorySource::Memory => "memory",
+            HistorySource::Store => "store",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -99,7 +124,24 @@ impl Default for Metrics {
         let gap_fills = Counter::default();
         let lease_renewals = Counter::default();
         let remote_deliveries = Counter::default();
+        let join_histories = Family::<SourceLabel, Counter>::default();
+        let sessions_stored = Counter::default();
         let mut registry = Registry::with_prefix("chat");
+        registry.register(
+            "join_histories",
+            "Histories sent with joined, by where they were read: memory (the room's newest messages) or store",
+            join_histories.clone(),
+        );
+        for source in [HistorySource::Memory, HistorySource::Store] {
+            let _ = join_histories.get_or_create(&SourceLabel {
+                source: source.as_str(),
+            });
+        }
+        registry.register(
+            "sessions_stored",
+            "New anonymous sessions stored with the journal's batches",
+            sessions_stored.clone(),
+        );
         registry.register(
             "connects_refused",
             "WebSocket connections refused (429): their client address was over its rate",
@@ -251,6 +293,8 @@ impl Default for Metrics {
             gap_fills,
             lease_renewals,
             remote_deliveries,
+            join_histories,
+            sessions_stored,
         }
     }
 }
@@ -284,6 +328,15 @@ impl Metrics {
         self.messages_stored.inc_by(messages as u64);
         self.commit_seconds.observe(took.as_secs_f64());
         self.batch_messages.observe(messages as f64);
+    }
+
+    /// Counts a `joined` history by where it was read.
+    pub fn join_history(&self, source: HistorySource) {
+        self.join_histories
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc();
     }
 
     /// Records one pipeline of publishes.

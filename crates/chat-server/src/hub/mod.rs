@@ -8,11 +8,13 @@
 mod presence;
 mod room;
 mod sequence;
+mod tail;
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
 use crate::outgoing::encode;
+use bytes::Bytes;
 use chat_protocol::{Message, ServerFrame, SystemEvent, User};
 pub use presence::{MemberPage, RoomMembers};
 use room::{Room, Subscriber};
@@ -45,6 +47,9 @@ pub struct JoinReply {
     /// The members as the whole cluster sees them; `None` on one node (the hub's own
     /// count is then the truth).
     pub members: Option<RoomMembers>,
+    /// The history was read from the store and ends at the room's newest message as
+    /// the store had it: the hub may keep it as the room's tail.
+    pub reaches_head: bool,
 }
 
 /// Messages of a room are known to be missing after `after`: read them from the
@@ -273,10 +278,16 @@ impl Hub {
             let members = reply
                 .members
                 .unwrap_or_else(|| room.listed_members(self.big_room));
+            if !room.subscribers.contains_key(&conn) {
+                return;
+            }
+            let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
+            if reply.reaches_head {
+                room.tail.seed(&reply.history, reply.more);
+            }
             let Some(subscriber) = room.subscribers.get_mut(&conn) else {
                 return;
             };
-            let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
             let joined = encode(&ServerFrame::Joined {
                 room: room_name.to_owned(),
                 members: members.listed,
@@ -299,6 +310,21 @@ impl Hub {
         };
         // Sockets are written after the lock is released.
         flush_all(to_flush);
+    }
+
+    /// The history for a `joined`, from the room's newest messages in memory, when
+    /// they hold all of it: the last 50, or with `since` everything after it (see
+    /// `tail.rs`). `None`: read the store. Called after [`Hub::subscribe`], so whatever
+    /// is delivered after this answer reaches the subscriber live.
+    pub fn history_from_memory(&self, room_name: &str, since: Option<u64>) -> Option<JoinReply> {
+        let answer = self.lock().get(room_name)?.tail.answer(since)?;
+        Some(JoinReply {
+            history: answer.history,
+            more: answer.more,
+            recovered: since.map(|_| true),
+            head: answer.head,
+            ..JoinReply::default()
+        })
     }
 
     fn count_deliveries(&self, room: &Room, messages: usize) {
@@ -453,31 +479,22 @@ impl Hub {
     /// flushes the outboxes left in `dirty` once it has delivered its whole batch, so
     /// that each connection gets one write for all of it.
     pub fn deliver(&self, message: Message, origin: Option<&Origin>, dirty: &mut Vec<Outbox>) {
-        let room_name = message.room.clone();
-        let seq = message.seq;
-        let own_ref = origin.and_then(|o| o.client_ref.clone());
-        let mut frame = ServerFrame::Message {
-            message,
-            client_ref: None,
-        };
-        let plain = encode(&frame);
-        let own = match (own_ref, &mut frame) {
-            (Some(r), ServerFrame::Message { client_ref, .. }) => {
-                *client_ref = Some(r);
-                Some((origin.map_or(0, |o| o.conn), encode(&frame)))
-            }
-            _ => None,
-        };
+        let plain = message_frame(&message, None);
+        let own = origin.and_then(|o| {
+            let client_ref = o.client_ref.clone()?;
+            Some((o.conn, message_frame(&message, Some(client_ref))))
+        });
         let in_cluster = self.in_cluster();
         let mut rooms = self.lock();
-        if let Some(room) = rooms.get_mut(&room_name) {
+        if let Some(room) = rooms.get_mut(&message.room) {
             if !in_cluster {
                 // One node: the journal is the only source, in commit order.
-                room.broadcast_message(seq, &plain, own.as_ref(), dirty);
+                room.broadcast_message(&message, &plain, own.as_ref(), dirty);
                 self.count_deliveries(room, 1);
                 return;
             }
-            let sent = room.offer_message(seq, plain, own, dirty);
+            let room_name = message.room.clone();
+            let sent = room.offer_message(message, plain, own, dirty);
             self.count_deliveries(room, sent);
             if sent == 0 {
                 self.report_gap(&room_name, room);
@@ -488,27 +505,18 @@ impl Hub {
     /// Delivers messages another node stored (through Redis), in their turn. Returns
     /// how many reached subscribers here (held and repeated ones do not count).
     pub fn deliver_remote(&self, messages: &[Message]) -> usize {
-        let frames: Vec<(String, u64, bytes::Bytes)> = messages
-            .iter()
-            .map(|m| {
-                let frame = encode(&ServerFrame::Message {
-                    message: m.clone(),
-                    client_ref: None,
-                });
-                (m.room.clone(), m.seq, frame)
-            })
-            .collect();
+        let frames: Vec<Bytes> = messages.iter().map(|m| message_frame(m, None)).collect();
         let mut dirty = Vec::new();
         let mut delivered = 0;
         {
             let mut rooms = self.lock();
-            for (room_name, seq, frame) in frames {
-                if let Some(room) = rooms.get_mut(&room_name) {
-                    let sent = room.offer_message(seq, frame, None, &mut dirty);
+            for (message, frame) in messages.iter().zip(frames) {
+                if let Some(room) = rooms.get_mut(&message.room) {
+                    let sent = room.offer_message(message.clone(), frame, None, &mut dirty);
                     self.count_deliveries(room, sent);
                     delivered += sent * room.subscribers.len();
                     if sent == 0 {
-                        self.report_gap(&room_name, room);
+                        self.report_gap(&message.room, room);
                     }
                 }
             }
@@ -596,6 +604,14 @@ impl Hub {
             })
             .collect()
     }
+}
+
+/// A `message` frame as wire bytes, built once for all its recipients.
+fn message_frame(message: &Message, client_ref: Option<String>) -> Bytes {
+    encode(&ServerFrame::Message {
+        message: message.clone(),
+        client_ref,
+    })
 }
 
 /// Whether arrivals and departures in a room are announced with `system` frames. Not in

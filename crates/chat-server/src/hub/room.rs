@@ -2,10 +2,11 @@
 
 use super::presence::{MemberPage, PendingPresence, RoomMembers};
 use super::sequence::{Early, Sequence, Verdict};
+use super::tail::Tail;
 use crate::hub::ConnId;
 use crate::outbox::Outbox;
 use bytes::Bytes;
-use chat_protocol::{MAX_LISTED_MEMBERS, User};
+use chat_protocol::{MAX_LISTED_MEMBERS, Message, User};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
@@ -87,6 +88,8 @@ pub(super) struct Room {
     pub sequence: Sequence,
     /// Arrivals and departures waiting for the room's next `presence` frame.
     pub pending: PendingPresence,
+    /// The newest messages delivered here, which answer joins without a query.
+    pub tail: Tail,
 }
 
 impl Room {
@@ -169,20 +172,26 @@ impl Room {
     /// when it was delivered before. Returns how many messages went out.
     pub fn offer_message(
         &mut self,
-        seq: u64,
+        message: Message,
         plain: Bytes,
         own: Option<(ConnId, Bytes)>,
         dirty: &mut Vec<Outbox>,
     ) -> usize {
-        let Verdict::Deliver(first) = self.sequence.offer(seq, Early { plain, own }) else {
+        let seq = message.seq;
+        let early = Early {
+            message: Box::new(message),
+            plain,
+            own,
+        };
+        let Verdict::Deliver(first) = self.sequence.offer(seq, early) else {
             return 0;
         };
         let mut sent = 0;
-        let mut next = Some((seq, first));
-        while let Some((seq, early)) = next {
-            self.broadcast_message(seq, &early.plain, early.own.as_ref(), dirty);
+        let mut next = Some(first);
+        while let Some(early) = next {
+            self.broadcast_message(&early.message, &early.plain, early.own.as_ref(), dirty);
             sent += 1;
-            next = self.sequence.next_early().map(|e| (seq + 1, e));
+            next = self.sequence.next_early();
         }
         sent
     }
@@ -191,25 +200,24 @@ impl Room {
     /// or a fill brought their predecessors).
     pub fn release_early(&mut self, dirty: &mut Vec<Outbox>) -> usize {
         let mut sent = 0;
-        while let Some(seq) = self.sequence.delivered().map(|d| d + 1) {
-            let Some(early) = self.sequence.next_early() else {
-                break;
-            };
-            self.broadcast_message(seq, &early.plain, early.own.as_ref(), dirty);
+        while let Some(early) = self.sequence.next_early() {
+            self.broadcast_message(&early.message, &early.plain, early.own.as_ref(), dirty);
             sent += 1;
         }
         sent
     }
 
     /// Offers a message frame to everyone, with `own` (connection, bytes) replacing the
-    /// plain copy for the sender's connection.
+    /// plain copy for the sender's connection, and keeps the message in the tail.
     pub fn broadcast_message(
         &mut self,
-        seq: u64,
+        message: &Message,
         plain: &Bytes,
         own: Option<&(ConnId, Bytes)>,
         dirty: &mut Vec<Outbox>,
     ) {
+        self.tail.record(message);
+        let seq = message.seq;
         for (conn, subscriber) in self.subscribers.iter_mut() {
             let frame = match own {
                 Some((sender, own_frame)) if sender == conn => own_frame,

@@ -11,12 +11,15 @@
 
 use super::ConnId;
 use bytes::Bytes;
+use chat_protocol::Message;
 use std::collections::BTreeMap;
 
 /// A message that came before one of its predecessors: its frame, and the sender's own
 /// copy (with `ref`) when the sender is a connection of this node.
 #[derive(Debug)]
 pub(super) struct Early {
+    /// Boxed: an `Early` travels by value through every verdict.
+    pub message: Box<Message>,
     pub plain: Bytes,
     pub own: Option<(ConnId, Bytes)>,
 }
@@ -127,7 +130,8 @@ impl Sequence {
         self.filling = false;
     }
 
-    /// Where delivery stands, for catching up after Redis comes back.
+    /// Where delivery stands.
+    #[cfg(test)]
     pub fn delivered(&self) -> Option<u64> {
         self.delivered
     }
@@ -145,6 +149,17 @@ mod tests {
 
     fn early(seq: u64) -> Early {
         Early {
+            message: Box::new(Message {
+                room: "r".into(),
+                seq,
+                id: String::new(),
+                from: chat_protocol::User {
+                    id: "u_a".into(),
+                    name: "A".into(),
+                },
+                text: String::new(),
+                ts: 0,
+            }),
             plain: Bytes::from(seq.to_string()),
             own: None,
         }

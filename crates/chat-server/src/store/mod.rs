@@ -30,6 +30,22 @@ pub struct NewMessage {
     pub ts: i64,
 }
 
+/// A new anonymous session, stored with the journal's next batch rather than in a
+/// transaction of its own: a storm of first joins costs one commit, not one each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token: String,
+    pub user: User,
+}
+
+/// What one journal batch stores, in one transaction: sessions first, so that a user's
+/// session is never stored after a message they wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub sessions: Vec<NewSession>,
+    pub messages: Vec<NewMessage>,
+}
+
 /// A slice of a room's history, oldest first, and whether older messages exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
@@ -65,9 +81,9 @@ pub struct StoredSession {
 /// moderation, Telegram profiles and the bot's users.
 #[async_trait]
 pub trait Store: Conversations + Moderation + Profiles + BotUsers + Send + Sync + 'static {
-    /// Stores a batch atomically, giving each message the next `seq` of its room.
-    /// Returns the stored messages in the batch's order.
-    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
+    /// Stores a batch atomically (its sessions, then its messages), giving each message
+    /// the next `seq` of its room. Returns the stored messages in the batch's order.
+    async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError>;
 
     /// The latest `limit` messages of a room.
     async fn recent(&self, room: &str, limit: usize) -> Result<Page, StoreError> {

@@ -1,6 +1,6 @@
 //! Conversions between database rows and protocol values, shared by the SQL stores.
 
-use super::{NewMessage, Page, PairRecord, Report, RoomStat, Seat, StoreError};
+use super::{NewMessage, NewSession, Page, PairRecord, Report, RoomStat, Seat, StoreError};
 use chat_protocol::{Message, PrivateRoom, User};
 use std::collections::HashMap;
 
@@ -42,6 +42,21 @@ pub fn stored(new: NewMessage, seq: i64) -> Message {
         text: new.text,
         ts: new.ts,
     }
+}
+
+/// The sessions of a batch with each token once, and their users with each id once
+/// (the last of each wins): one statement may not update a row twice.
+pub fn unique_sessions(sessions: &[NewSession]) -> (Vec<&NewSession>, Vec<&User>) {
+    let mut by_token: HashMap<&str, &NewSession> = HashMap::with_capacity(sessions.len());
+    let mut users: HashMap<&str, &User> = HashMap::with_capacity(sessions.len());
+    for session in sessions {
+        by_token.insert(&session.token, session);
+        users.insert(&session.user.id, &session.user);
+    }
+    (
+        by_token.into_values().collect(),
+        users.into_values().collect(),
+    )
 }
 
 /// Gives each message of a batch the next seq of its room, in batch order. `next_seq`

@@ -9,6 +9,7 @@ use crate::hub::{ConnId, JoinReply, Subscribed};
 use crate::identity::Identity;
 use crate::journal::{Append, Sender};
 use crate::limits::FrameLimiter;
+use crate::metrics::HistorySource;
 use crate::outbox::Outbox;
 use crate::outgoing::encode;
 use crate::roster::Control;
@@ -168,14 +169,18 @@ impl Handler {
     }
 
     /// Stores a fresh session the first time this user becomes visible to others: from
-    /// then on the identity must survive a reconnect.
+    /// then on the identity must survive a reconnect. It goes with the journal's next
+    /// batch (a storm of first joins is then a commit per batch, not one per user).
     pub(super) async fn keep_session(&mut self) -> Result<(), Refusal> {
         if let Some(token) = &self.unsaved_session {
             self.app
-                .store
-                .save_session(token, &self.user)
+                .journal
+                .store_session(token.clone(), self.user.clone())
                 .await
-                .map_err(|err| internal("cannot store session", &err))?;
+                .map_err(|err| {
+                    tracing::error!(error = %err, "cannot store session");
+                    Refusal::new(ErrorCode::Internal, "cannot store session")
+                })?;
             self.unsaved_session = None;
         }
         Ok(())
@@ -213,7 +218,17 @@ impl Handler {
             }
             (None, _) => None,
         };
-        match self.join_history(&room, since).await {
+        let history = match self.app.hub.history_from_memory(&room, since) {
+            Some(reply) => {
+                self.app.metrics.join_history(HistorySource::Memory);
+                Ok(reply)
+            }
+            None => {
+                self.app.metrics.join_history(HistorySource::Store);
+                self.join_history(&room, since).await
+            }
+        };
+        match history {
             Ok(mut reply) => {
                 reply.you = access.you();
                 reply.members = members;
@@ -250,6 +265,7 @@ impl Handler {
                 more,
                 recovered: Some(true),
                 head,
+                reaches_head: true,
                 ..JoinReply::default()
             });
         }
@@ -261,6 +277,7 @@ impl Handler {
             more,
             recovered: since.map(|_| false),
             head,
+            reaches_head: true,
             ..JoinReply::default()
         })
     }

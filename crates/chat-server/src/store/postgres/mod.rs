@@ -7,11 +7,11 @@
 //! Rooms are locked in name order, so two nodes never deadlock.
 
 use super::rows::{self, MessageRow};
-use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
+use super::{Batch, NewMessage, NewSession, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
 use chat_protocol::{Message, User};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -40,11 +40,19 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+    async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !batch.sessions.is_empty() {
+            insert_sessions(&mut tx, &batch.sessions).await?;
+        }
+        let batch = batch.messages;
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let mut rooms = rows::rooms_in_batch(&batch);
         rooms.sort_unstable();
         let last_ts = batch.last().map_or(0, |m| m.ts);
-        let mut tx = self.pool.begin().await?;
         // One statement reserves a block of seqs in every room of the batch.
         let reserved: Vec<(String, i64)> = sqlx::query_as(
             "INSERT INTO rooms (name, last_seq, last_ts) \
@@ -198,6 +206,38 @@ impl Store for PgStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Writes new sessions and their users, two statements for the whole batch.
+async fn insert_sessions(
+    conn: &mut PgConnection,
+    sessions: &[NewSession],
+) -> Result<(), StoreError> {
+    let now = crate::clock::now_ms();
+    let (sessions, users) = rows::unique_sessions(sessions);
+    sqlx::query(
+        "INSERT INTO sessions (token, user_id, user_name, updated_ms) \
+         SELECT token, user_id, user_name, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+             AS batch (token, user_id, user_name) \
+         ON CONFLICT (token) DO UPDATE SET user_name = EXCLUDED.user_name, updated_ms = EXCLUDED.updated_ms",
+    )
+    .bind(sessions.iter().map(|s| s.token.as_str()).collect::<Vec<_>>())
+    .bind(sessions.iter().map(|s| s.user.id.as_str()).collect::<Vec<_>>())
+    .bind(sessions.iter().map(|s| s.user.name.as_str()).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO users (id, name, updated_ms) \
+         SELECT id, name, $3 FROM UNNEST($1::text[], $2::text[]) AS batch (id, name) \
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_ms = EXCLUDED.updated_ms",
+    )
+    .bind(users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())
+    .bind(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 super::private_sql::impl_private_store!(PgStore);

@@ -6,11 +6,11 @@
 //! costs a fixed handful of statements however many rooms it touches.
 
 use super::rows::{self, MessageRow};
-use super::{NewMessage, Page, RoomStat, Store, StoreError, StoredSession};
+use super::{Batch, NewSession, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
 use chat_protocol::{Message, User};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,8 +47,16 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+    async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !batch.sessions.is_empty() {
+            insert_sessions(&mut tx, &batch.sessions).await?;
+        }
+        let batch = batch.messages;
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let rooms = rows::rooms_in_batch(&batch);
         let mut next_seq: HashMap<String, i64> = HashMap::with_capacity(rooms.len());
         for chunk in rooms.chunks(MAX_BINDS) {
@@ -221,6 +229,41 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Writes new sessions and their users, a few statements for the whole batch.
+async fn insert_sessions(
+    conn: &mut SqliteConnection,
+    sessions: &[NewSession],
+) -> Result<(), StoreError> {
+    let now = crate::clock::now_ms();
+    let (sessions, users) = rows::unique_sessions(sessions);
+    for chunk in sessions.chunks(MAX_BINDS / 4) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO sessions (token, user_id, user_name, updated_ms) ",
+        );
+        insert.push_values(chunk, |mut row, session| {
+            row.push_bind(&session.token)
+                .push_bind(&session.user.id)
+                .push_bind(&session.user.name)
+                .push_bind(now);
+        });
+        insert.push(
+            " ON CONFLICT (token) DO UPDATE SET user_name = excluded.user_name, updated_ms = excluded.updated_ms",
+        );
+        insert.build().execute(&mut *conn).await?;
+    }
+    for chunk in users.chunks(MAX_BINDS / 3) {
+        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO users (id, name, updated_ms) ");
+        insert.push_values(chunk, |mut row, user| {
+            row.push_bind(&user.id).push_bind(&user.name).push_bind(now);
+        });
+        insert.push(
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_ms = excluded.updated_ms",
+        );
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 super::private_sql::impl_private_store!(SqliteStore);
