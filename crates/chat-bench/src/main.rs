@@ -7,6 +7,7 @@ mod fanout;
 mod idle;
 mod observe;
 mod process;
+mod reconnect;
 mod report;
 mod startup;
 mod stats;
@@ -38,6 +39,10 @@ enum Scenario {
     /// Many users connecting and joining at once: server CPU for the join phase and
     /// frames per client, against the same binary without big rooms.
     Storm(storm::StormArgs),
+    /// Every client coming back at once after a restart, with `session` and `since`,
+    /// while messages flow: time until all rejoined, server CPU, live latency meanwhile,
+    /// and nothing missing.
+    Reconnect(reconnect::ReconnectArgs),
     /// A release binary's size and start-up time against a reference binary.
     Startup(startup::StartupArgs),
     /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
@@ -79,6 +84,12 @@ fn main() -> anyhow::Result<()> {
                 let result = storm::run(args).await?;
                 println!("{}", storm::STORM_HEADER);
                 println!("{}", storm::storm_row("join storm", &result));
+                Ok(())
+            }
+            Scenario::Reconnect(args) => {
+                let result = reconnect::run(args).await?;
+                println!("{}", reconnect::RECONNECT_HEADER);
+                println!("{}", reconnect::reconnect_row("reconnect storm", &result));
                 Ok(())
             }
             Scenario::Startup(args) => startup::run(&args),

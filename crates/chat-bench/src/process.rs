@@ -86,6 +86,20 @@ impl ServerProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops the server as a deploy does: SIGTERM, then waits (without blocking the
+    /// runtime, whose clients must read their close frames) until it has exited.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("kill -TERM")?;
+        anyhow::ensure!(status.success(), "kill -TERM {} failed", self.child.id());
+        while self.child.try_wait()?.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for ServerProcess {

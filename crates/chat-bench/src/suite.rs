@@ -2,6 +2,7 @@
 
 use crate::fanout::{self, FanoutArgs, FanoutResult};
 use crate::idle::{self, IdleArgs};
+use crate::reconnect::{self, ReconnectArgs};
 use crate::report;
 use crate::storm::{self, StormArgs};
 use std::fmt::Write as _;
@@ -157,6 +158,21 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
         writeln!(out, "{line}")?;
     }
+
+    writeln!(out, "\n### Reconnect storm (issue 13)\n")?;
+    writeln!(out, "{}", reconnect::RECONNECT_HEADER)?;
+    let result = reconnect::run(ReconnectArgs {
+        server: args.server.clone(),
+        server_cpu: args.server_cpu,
+        users: 5000,
+        rooms: 100,
+        rate: 20.0,
+        parallel: 500,
+    })
+    .await?;
+    let line = reconnect::reconnect_row("5000 back at once after a restart", &result);
+    eprintln!("{line}");
+    writeln!(out, "{line}")?;
 
     writeln!(out, "\n### Idle connections (scenario 3)\n")?;
     writeln!(out, "{}", report::IDLE_HEADER)?;

@@ -18,30 +18,36 @@ use std::time::Duration;
 
 /// History and sessions in PostgreSQL.
 pub struct PgStore {
+    /// Reads, and the writes that are not the journal's.
     pool: PgPool,
+    /// The journal's own connection: a batch never queues behind the reads of a storm
+    /// of connecting clients (sessions, histories) for a connection of the pool.
+    writer: PgPool,
 }
 
 impl PgStore {
     /// Connects to the database a `postgres://` URL names and migrates it.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            // While the database is down, fail requests quickly (clients get `internal`,
-            // `/healthz` says 503) rather than hanging; the pool reconnects by itself.
-            .acquire_timeout(Duration::from_secs(3))
-            .test_before_acquire(true)
-            .connect_with(options)
-            .await?;
+        // While the database is down, fail requests quickly (clients get `internal`,
+        // `/healthz` says 503) rather than hanging; the pools reconnect by themselves.
+        let pool_of = |connections| {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(3))
+                .test_before_acquire(true)
+        };
+        let pool = pool_of(8).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        let writer = pool_of(1).connect_with(options).await?;
+        Ok(PgStore { pool, writer })
     }
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if !batch.sessions.is_empty() {
             insert_sessions(&mut tx, &batch.sessions).await?;
         }

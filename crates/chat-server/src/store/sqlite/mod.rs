@@ -23,7 +23,11 @@ const ROWS_PER_INSERT: usize = MAX_BINDS / COLUMNS;
 
 /// History and sessions in an SQLite database file.
 pub struct SqliteStore {
+    /// Reads, and the writes that are not the journal's.
     pool: SqlitePool,
+    /// The journal's own connection: a batch never queues behind the reads of a storm
+    /// of connecting clients (sessions, histories) for a connection of the pool.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -38,17 +42,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, writer })
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         if !batch.sessions.is_empty() {
             insert_sessions(&mut tx, &batch.sessions).await?;
         }
