@@ -117,6 +117,7 @@ async fn measure(args: &ClusterArgs, nodes: usize, with_redis: bool) -> anyhow::
         silent_per_room: 0,
         nodes: servers.iter().map(|s| (s.addr.clone(), s.pid())).collect(),
         redis: with_redis.then(|| args.redis.clone()),
+        reference: false,
     };
     let result = fanout::run(fanout_args).await?;
     // Each publisher's count of messages, from the deliveries expected of them.

@@ -53,6 +53,10 @@ pub struct FanoutArgs {
     /// Redis the nodes use, to count its commands while the publishers publish.
     #[arg(skip)]
     pub redis: Option<String>,
+    /// Start the minimal broadcast server (`chat-bench reference-server`) instead of
+    /// `--server`: the reference to read the chat server's figures against.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 fn humantime_secs(s: &str) -> Result<Duration, String> {
@@ -143,7 +147,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
         (_, Some((addr, pid))) => (None, addr.clone(), Some(*pid)),
         (Some(addr), None) => (None, addr.clone(), args.server_pid),
         (None, None) => {
-            let server = ServerProcess::start(&args.server, args.server_cpu, &[])?;
+            let server = if args.reference {
+                ServerProcess::start_reference(args.server_cpu)?
+            } else {
+                ServerProcess::start(&args.server, args.server_cpu, &[])?
+            };
             let (addr, pid) = (server.addr.clone(), server.pid());
             (Some(server), addr, Some(pid))
         }
@@ -325,7 +333,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutResult> {
     for socket in silent {
         result.silent_ends.push(silent_end(socket).await);
     }
-    result.slow_consumer_closes = slow_consumer_closes(&addr).await;
+    if !args.reference {
+        result.slow_consumer_closes = slow_consumer_closes(&addr).await;
+    }
     Ok(result)
 }
 

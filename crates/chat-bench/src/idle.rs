@@ -15,6 +15,9 @@ pub struct IdleArgs {
     pub connections: usize,
     #[arg(long, default_value_t = 100)]
     pub rooms: usize,
+    /// Measure the minimal broadcast server (`chat-bench reference-server`) instead.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 pub struct IdleResult {
@@ -30,7 +33,11 @@ impl IdleResult {
 }
 
 pub async fn run(args: IdleArgs) -> anyhow::Result<IdleResult> {
-    let server = ServerProcess::start(&args.server, args.server_cpu, &[])?;
+    let server = if args.reference {
+        ServerProcess::start_reference(args.server_cpu)?
+    } else {
+        ServerProcess::start(&args.server, args.server_cpu, &[])?
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = process::usage(server.pid())?.rss_bytes;
     let rooms = args.rooms.max(1);

@@ -8,6 +8,7 @@ mod idle;
 mod observe;
 mod process;
 mod reconnect;
+mod reference;
 mod report;
 mod startup;
 mod stats;
@@ -43,6 +44,9 @@ enum Scenario {
     /// while messages flow: time until all rejoined, server CPU, live latency meanwhile,
     /// and nothing missing.
     Reconnect(reconnect::ReconnectArgs),
+    /// The minimal broadcast server the fan-out figures are compared with (the benches
+    /// start it themselves with `--reference`).
+    ReferenceServer(reference::ReferenceArgs),
     /// A release binary's size and start-up time against a reference binary.
     Startup(startup::StartupArgs),
     /// The standard set (scenarios 1-4), written into BENCHMARKS.md.
@@ -76,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Idle(args) => {
                 let result = idle::run(args).await?;
                 println!("{}", report::IDLE_HEADER);
-                println!("{}", report::idle_row(&result));
+                println!("{}", report::idle_row("idle", &result));
                 Ok(())
             }
             Scenario::Cluster(args) => cluster::run(args).await,
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", reconnect::reconnect_row("reconnect storm", &result));
                 Ok(())
             }
+            Scenario::ReferenceServer(args) => reference::serve(args).await,
             Scenario::Startup(args) => startup::run(&args),
             Scenario::Suite(args) => suite::run(args).await,
         }

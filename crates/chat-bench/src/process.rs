@@ -36,14 +36,7 @@ impl ServerProcess {
         let database_url = database_url
             .map(str::to_owned)
             .unwrap_or_else(|| format!("sqlite://{}", database.display()));
-        let mut command = match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string(), binary]);
-                c
-            }
-            None => Command::new(binary),
-        };
+        let mut command = pinned(binary, cpu);
         command
             // Thousands of simulated users come from one address here.
             .args([
@@ -56,13 +49,29 @@ impl ServerProcess {
             ])
             .args(["--database-url", &database_url])
             .args(extra_args)
-            .env("RUST_LOG", "warn,chat_server=info")
+            .env("RUST_LOG", "warn,chat_server=info");
+        Self::spawn(command, database)
+    }
+
+    /// Starts the minimal broadcast server (`chat-bench reference-server`, this very
+    /// binary) on a free port, pinned to `cpu` when given: the reference the fan-out
+    /// figures are read against.
+    pub fn start_reference(cpu: Option<usize>) -> anyhow::Result<Self> {
+        let bench = std::env::current_exe().context("this binary's path")?;
+        let mut command = pinned(&bench.to_string_lossy(), cpu);
+        command.args(["reference-server", "--addr", "127.0.0.1:0"]);
+        let unused =
+            std::env::temp_dir().join(format!("chat-bench-reference-{}", std::process::id()));
+        Self::spawn(command, unused)
+    }
+
+    /// Runs `command` and waits until it says where it listens.
+    fn spawn(mut command: Command, database: std::path::PathBuf) -> anyhow::Result<Self> {
+        command
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {binary}"))?;
+        let mut child = command.spawn().context("starting the server")?;
         let stdout = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
@@ -107,6 +116,18 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         remove_database(&self.database);
+    }
+}
+
+/// `binary`, under `taskset -c CPU` when a CPU is given.
+fn pinned(binary: &str, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &cpu.to_string(), binary]);
+            command
+        }
+        None => Command::new(binary),
     }
 }
 

@@ -48,9 +48,9 @@ pub fn fanout_row(name: &str, r: &FanoutResult) -> String {
 
 pub const IDLE_HEADER: &str = "| scenario | connections | rooms | server RSS before MB | after MB | KB per connection |\n|---|---|---|---|---|---|";
 
-pub fn idle_row(r: &IdleResult) -> String {
+pub fn idle_row(name: &str, r: &IdleResult) -> String {
     format!(
-        "| idle | {} | {} | {:.1} | {:.1} | {:.2} |",
+        "| {name} | {} | {} | {:.1} | {:.1} | {:.2} |",
         r.args.connections,
         r.args.rooms,
         r.rss_before as f64 / 1e6,

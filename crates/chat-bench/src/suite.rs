@@ -45,6 +45,7 @@ impl SuiteArgs {
             silent_per_room: 0,
             nodes: Vec::new(),
             redis: None,
+            reference: false,
         }
     }
 }
@@ -62,6 +63,9 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         writeln!(out, "{line}")?;
         Ok(())
     };
+    // Each S1 rate against the minimal broadcast server in the same run, so that the
+    // ratios hold on another machine.
+    let mut against_reference = Vec::new();
     for rate in [100.0, 500.0] {
         let result = median_of_three(&args.fanout(1, 1000, 10, rate)).await?;
         row(
@@ -69,6 +73,15 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             &result,
             &mut out,
         )?;
+        let mut reference = args.fanout(1, 1000, 10, rate);
+        reference.reference = true;
+        let reference = median_of_three(&reference).await?;
+        row(
+            &format!("reference: minimal broadcast server, {rate:.0} msg/s (median of 3)"),
+            &reference,
+            &mut out,
+        )?;
+        against_reference.push((rate, result, reference));
     }
     // Costs should not grow with the room: ~100 000 deliveries/s at three room sizes.
     for (clients, rate) in [(100, 1000.0), (5000, 20.0)] {
@@ -132,6 +145,19 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         )?;
     }
 
+    writeln!(out)?;
+    for (rate, ours, reference) in &against_reference {
+        let cpu = match (ours.cpu_us_per_delivery(), reference.cpu_us_per_delivery()) {
+            (Some(ours), Some(reference)) => format!("{:.2}x", ours / reference),
+            _ => "-".to_owned(),
+        };
+        writeln!(
+            out,
+            "At {rate:.0} msg/s against the minimal broadcast server: p99 {:.2}x, server CPU per delivery {cpu}.",
+            ours.p99_ms() / reference.p99_ms().max(f64::EPSILON),
+        )?;
+    }
+
     writeln!(out, "\n### Join storms (issue 13)\n")?;
     writeln!(out, "{}", storm::STORM_HEADER)?;
     for (users, rooms, threshold) in [
@@ -176,16 +202,24 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
 
     writeln!(out, "\n### Idle connections (scenario 3)\n")?;
     writeln!(out, "{}", report::IDLE_HEADER)?;
-    let idle = idle::run(IdleArgs {
-        server: args.server.clone(),
-        server_cpu: args.server_cpu,
-        connections: 10_000,
-        rooms: 100,
-    })
-    .await?;
-    let line = report::idle_row(&idle);
-    eprintln!("{line}");
-    writeln!(out, "{line}")?;
+    for reference in [false, true] {
+        let idle = idle::run(IdleArgs {
+            server: args.server.clone(),
+            server_cpu: args.server_cpu,
+            connections: 10_000,
+            rooms: 100,
+            reference,
+        })
+        .await?;
+        let name = if reference {
+            "idle, minimal broadcast server"
+        } else {
+            "idle"
+        };
+        let line = report::idle_row(name, &idle);
+        eprintln!("{line}");
+        writeln!(out, "{line}")?;
+    }
     writeln!(out, "{END}")?;
 
     let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
