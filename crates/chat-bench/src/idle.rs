@@ -18,6 +18,12 @@ pub struct IdleArgs {
     /// Measure the minimal broadcast server (`chat-bench reference-server`) instead.
     #[arg(long)]
     pub reference: bool,
+    /// Use an already running server at HOST:PORT (with its PID) instead of starting
+    /// one: under a heap profiler, say.
+    #[arg(long, requires = "server_pid")]
+    pub addr: Option<String>,
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 pub struct IdleResult {
@@ -33,16 +39,21 @@ impl IdleResult {
 }
 
 pub async fn run(args: IdleArgs) -> anyhow::Result<IdleResult> {
-    let server = if args.reference {
-        ServerProcess::start_reference(args.server_cpu)?
-    } else {
-        ServerProcess::start(&args.server, args.server_cpu, &[])?
+    let started = match (&args.addr, args.server_pid) {
+        (Some(_), Some(_)) => None,
+        _ if args.reference => Some(ServerProcess::start_reference(args.server_cpu)?),
+        _ => Some(ServerProcess::start(&args.server, args.server_cpu, &[])?),
+    };
+    let (addr, pid) = match (&started, &args.addr, args.server_pid) {
+        (Some(server), _, _) => (server.addr.clone(), server.pid()),
+        (None, Some(addr), Some(pid)) => (addr.clone(), pid),
+        _ => anyhow::bail!("--addr needs --server-pid"),
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_before = process::usage(server.pid())?.rss_bytes;
+    let rss_before = process::usage(pid)?.rss_bytes;
     let rooms = args.rooms.max(1);
     let sockets = clients::open_many(
-        &server.addr,
+        &addr,
         args.connections,
         |i| format!("idle{i}"),
         |i| format!("idle-{}", i % rooms),
@@ -59,7 +70,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<IdleResult> {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_after = process::usage(server.pid())?.rss_bytes;
+    let rss_after = process::usage(pid)?.rss_bytes;
     for reader in &readers {
         reader.abort();
     }

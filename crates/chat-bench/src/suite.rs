@@ -209,6 +209,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             connections: 10_000,
             rooms: 100,
             reference,
+            addr: None,
+            server_pid: None,
         })
         .await?;
         let name = if reference {
