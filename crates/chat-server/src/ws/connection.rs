@@ -6,7 +6,7 @@
 
 use super::handler::Handler;
 use crate::identity::Identity;
-use crate::outbox::{CloseReason, Outbox};
+use crate::outbox::{CloseReason, Outbox, Sink};
 use crate::outgoing::encode;
 use crate::roster::Mailbox;
 use crate::state::AppState;
@@ -17,7 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::time::Instant;
 
 /// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
@@ -45,35 +45,76 @@ pub struct WelcomeLists {
     pub blocked: Vec<String>,
 }
 
+/// What a connection starts from, decided before the upgrade. Boxed by the caller: the
+/// connection's task then carries one pointer for it rather than the values, which it
+/// would otherwise hold (unused) for as long as the connection lives.
+pub struct Start {
+    pub app: Arc<AppState>,
+    pub identity: Identity,
+    pub lists: WelcomeLists,
+}
+
+/// A welcomed connection: what its loop needs, and nothing else.
+struct Open {
+    handler: Handler,
+    outbox: Outbox,
+    controls: Arc<Mailbox>,
+}
+
 /// Runs a connection to its end.
-pub async fn run<S>(socket: S, app: Arc<AppState>, identity: Identity, lists: WelcomeLists)
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+///
+/// Its start (welcome, roster, bot) and its end (the closing handshake) run boxed, so
+/// that their state exists only while they run: an idle connection's task holds its
+/// handler and its read loop, which is most of what thousands of them cost.
+pub async fn run(sink: Sink, start: Box<Start>) {
+    let Open {
+        mut handler,
+        outbox,
+        controls,
+    } = Box::pin(open(sink, *start)).await;
+    let app = handler.app.clone();
+    let ending = read_until_closed(&mut handler, &app, &outbox, &controls).await;
+    Box::pin(close(handler, outbox, controls, ending)).await;
+}
+
+/// Registers the connection and sends `welcome`.
+async fn open(sink: Sink, start: Start) -> Open {
+    let Start {
+        app,
+        identity,
+        lists,
+    } = start;
     let conn = app.next_conn_id();
-    let outbox = Outbox::new(Box::pin(socket), app.config.max_queue_bytes);
-    let welcome = ServerFrame::Welcome {
-        user: identity.user.clone(),
-        session: identity.session.clone(),
-        rooms: lists.rooms,
-        blocked: lists.blocked,
-    };
+    let outbox = Outbox::new(sink, app.config.max_queue_bytes);
     tracing::debug!(conn, user = %identity.user.id, "connected");
     app.metrics.connections.inc();
-    let user_id = identity.user.id.clone();
     let controls = Arc::new(Mailbox::default());
     // In the roster before `welcome`: a client that has its welcome can be written to
     // (a direct message then reaches this connection from any node).
     app.roster
         .connect(&identity.user, conn, controls.clone())
         .await;
+    let welcome = ServerFrame::Welcome {
+        user: identity.user.clone(),
+        session: identity.session.clone(),
+        rooms: lists.rooms,
+        blocked: lists.blocked,
+    };
     let _ = outbox.push(encode(&welcome));
     if let Some(bot) = &app.bot {
-        bot.opened_app(&user_id).await;
+        bot.opened_app(&identity.user.id).await;
     }
+    Open {
+        handler: Handler::new(conn, identity, outbox.clone(), app),
+        outbox,
+        controls,
+    }
+}
 
-    let mut handler = Handler::new(conn, identity, outbox.clone(), app.clone());
-    let ending = read_until_closed(&mut handler, &app, &outbox, &controls).await;
+/// Leaves everything the connection was part of and closes its socket.
+async fn close(mut handler: Handler, outbox: Outbox, controls: Arc<Mailbox>, ending: Ending) {
+    let app = handler.app.clone();
+    let (user_id, conn) = (handler.user.id.clone(), handler.conn);
     // Nothing more reaches this connection: what others still ask of it is moot.
     app.roster.disconnect(&user_id, conn);
     controls.close();
@@ -327,7 +368,12 @@ mod tests {
         .await;
         tokio::time::pause();
         let (ours, mut peer) = tokio::io::duplex(64 * 1024);
-        let task = tokio::spawn(run(ours, app, identity(), WelcomeLists::default()));
+        let start = Start {
+            app,
+            identity: identity(),
+            lists: WelcomeLists::default(),
+        };
+        let task = tokio::spawn(run(Box::pin(ours), Box::new(start)));
         let start = Instant::now();
         assert_eq!(read_frame(&mut peer).await.0, 0x1, "welcome");
         // Answering pings keeps the connection alive far past the idle timeout.

@@ -5,6 +5,7 @@
 //! (The protocol's `session` is something else: the token in `welcome` that brings a
 //! user back, see [`crate::identity`].)
 
+use super::joined::JoinedRooms;
 use crate::hub::{ConnId, JoinReply, Subscribed};
 use crate::identity::Identity;
 use crate::journal::{Append, Sender};
@@ -20,7 +21,7 @@ use chat_protocol::{
     ClientFrame, DEFAULT_HISTORY, ErrorCode, MAX_RECOVERY, RoomKind, ServerFrame, User,
     decode_client_frame,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A connection's user, the rooms it has joined, and its allowance of frames.
@@ -35,7 +36,7 @@ pub struct Handler {
     pub(super) app: Arc<AppState>,
     /// Joined rooms, each with the alias this user appears as there (in a pair), or
     /// `None` where they appear as themself (which keeps no copy of the user per room).
-    pub(super) joined: HashMap<String, Option<User>>,
+    pub(super) joined: JoinedRooms,
     /// Direct rooms this connection knows are recorded in the store.
     pub(super) recorded_direct: HashSet<String>,
     limiter: FrameLimiter,
@@ -50,7 +51,7 @@ impl Handler {
             user: identity.user,
             outbox,
             app,
-            joined: HashMap::new(),
+            joined: JoinedRooms::default(),
             recorded_direct: HashSet::new(),
             limiter,
         }
@@ -130,9 +131,7 @@ impl Handler {
     /// Does what another connection or the pairing asked of this one.
     pub async fn on_control(&mut self, control: Control) {
         let done = match control {
-            Control::Join { room } if !self.joined.contains_key(&room) => {
-                self.join(room, None).await
-            }
+            Control::Join { room } if !self.joined.contains(&room) => self.join(room, None).await,
             Control::Join { .. } => Ok(()),
             Control::Matched {
                 room,
@@ -162,8 +161,7 @@ impl Handler {
 
     /// Unsubscribes from every joined room; called once when the connection ends.
     pub fn leave_all(&mut self) {
-        let rooms: Vec<String> = self.joined.keys().cloned().collect();
-        for room in rooms {
+        for room in self.joined.names() {
             self.unsubscribe(&room);
         }
     }
@@ -189,7 +187,7 @@ impl Handler {
     pub(super) async fn join(&mut self, room: String, since: Option<u64>) -> Result<(), Refusal> {
         let access = self.check_access(&room).await?;
         let max_rooms = self.app.config.max_rooms_per_connection;
-        if !self.joined.contains_key(&room) && self.joined.len() >= max_rooms {
+        if !self.joined.contains(&room) && self.joined.len() >= max_rooms {
             return Err(Refusal::new(
                 ErrorCode::Limit,
                 format!("a connection can be in at most {max_rooms} rooms; leave one first"),
@@ -204,7 +202,7 @@ impl Handler {
         if subscribed.is_new() && access.is_open_pair() {
             self.app.pairing.present(&room, &self.user.id);
         }
-        self.joined.insert(room.clone(), access.you());
+        self.joined.insert(&room, access.you());
         let members = match (&self.app.cluster, subscribed) {
             (
                 Some(cluster),
@@ -303,12 +301,8 @@ impl Handler {
 
     /// Drops this connection's subscription to a room; false when it had none.
     pub(super) fn unsubscribe(&mut self, room: &str) -> bool {
-        if self.joined.remove(room).is_none() {
+        if !self.joined.remove(room) {
             return false;
-        }
-        if self.joined.capacity() > 2 * self.joined.len() + 16 {
-            // A connection that was in many rooms keeps no memory for them.
-            self.joined.shrink_to_fit();
         }
         if let Some(left) = self.app.hub.unsubscribe(room, self.conn)
             && let Some(cluster) = &self.app.cluster
@@ -415,8 +409,8 @@ impl Handler {
     /// How this user appears in a joined room: their alias in a pair, themself elsewhere.
     fn shown_in(&self, room: &str) -> Option<&User> {
         self.joined
-            .get(room)
-            .map(|alias| alias.as_ref().unwrap_or(&self.user))
+            .alias(room)
+            .map(|alias| alias.unwrap_or(&self.user))
     }
 
     fn refuse(&self, refusal: Refusal, client_ref: Option<String>) {

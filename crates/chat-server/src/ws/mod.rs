@@ -3,12 +3,13 @@
 mod access;
 mod connection;
 mod handler;
+mod joined;
 mod moderation;
 mod pairs;
 mod private;
 
-use connection::WelcomeLists;
 pub use connection::close_gracefully;
+use connection::{Start, WelcomeLists};
 
 use crate::api_error::ApiError;
 use crate::client_addr::client_ip;
@@ -74,13 +75,20 @@ pub async fn upgrade(
         Some(client) => tracing::debug_span!("ws", %client),
         None => tracing::debug_span!("ws"),
     };
+    // Boxed: the task keeps a pointer, not the values (see `connection::Start`).
+    let start = Box::new(Start {
+        app,
+        identity,
+        lists,
+    });
     tokio::spawn(
         tracker.track_future(
             async move {
-                match upgraded.await {
-                    Ok(socket) => connection::run(TokioIo::new(socket), app, identity, lists).await,
-                    Err(err) => tracing::debug!(error = %err, "upgrade failed"),
-                }
+                let socket = match upgraded.await {
+                    Ok(socket) => socket,
+                    Err(err) => return tracing::debug!(error = %err, "upgrade failed"),
+                };
+                connection::run(Box::pin(TokioIo::new(socket)), start).await;
             }
             .instrument(span),
         ),

@@ -84,7 +84,7 @@ impl Handler {
     ) -> Result<(), Refusal> {
         let reason = validate::report_reason(reason)?.to_owned();
         let access = self.check_access(&room).await?;
-        if matches!(access, RoomAccess::Public) && !self.joined.contains_key(&room) {
+        if matches!(access, RoomAccess::Public) && !self.joined.contains(&room) {
             return Err(not_joined(&room));
         }
         let recent = self

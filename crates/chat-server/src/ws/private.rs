@@ -25,7 +25,7 @@ impl Handler {
         validate::text(text)?;
         let room = validate::direct_room(&self.user.id, to);
         self.open_direct(&room, to).await?;
-        if !self.joined.contains_key(&room) {
+        if !self.joined.contains(&room) {
             self.join(room.clone(), None).await?;
         }
         let from = self.user.clone();
