@@ -6,25 +6,7 @@
 mod common;
 
 use chat_protocol::{ClientFrame, Message, ServerFrame};
-use common::{Backend, Client, TestServer};
-
-/// Sends `count` messages to `room` and waits until the last is delivered back.
-async fn fill(client: &mut Client, room: &str, count: usize) -> u64 {
-    for i in 1..=count {
-        client.say(room, &format!("m{i}"), None).await;
-    }
-    let mut last = 0;
-    while last < count as u64 {
-        if let ServerFrame::Message { message, .. } = client.recv().await {
-            last = message.seq;
-        }
-    }
-    last
-}
-
-fn seqs(messages: &[Message]) -> Vec<u64> {
-    messages.iter().map(|m| m.seq).collect()
-}
+use common::{Backend, Client, TestServer, fill, seqs};
 
 /// A counter's value in `/metrics` (0 when absent).
 async fn metric(server: &TestServer, name: &str) -> u64 {

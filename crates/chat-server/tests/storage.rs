@@ -4,26 +4,8 @@
 mod common;
 
 use chat_protocol::{ClientFrame, Message, ServerFrame};
-use common::{Backend, Client, TestServer};
+use common::{Backend, TestServer, fill, seqs};
 use serde_json::Value;
-
-/// Sends `count` messages to `room` and waits until the last is delivered back.
-async fn fill(client: &mut Client, room: &str, count: usize) -> u64 {
-    for i in 1..=count {
-        client.say(room, &format!("m{i}"), None).await;
-    }
-    let mut last = 0;
-    while last < count as u64 {
-        if let ServerFrame::Message { message, .. } = client.recv().await {
-            last = message.seq;
-        }
-    }
-    last
-}
-
-fn seqs(messages: &[Message]) -> Vec<u64> {
-    messages.iter().map(|m| m.seq).collect()
-}
 
 async fn history_survives_a_restart(backend: Backend) {
     let server = TestServer::start(&backend).await;

@@ -424,6 +424,26 @@ impl Client {
 }
 
 /// The next text frame as a [`ServerFrame`], skipping control frames.
+/// Sends `count` messages (`m1`, `m2`, …) to `room` and waits until the last is
+/// delivered back; returns its seq.
+pub async fn fill(client: &mut Client, room: &str, count: usize) -> u64 {
+    for i in 1..=count {
+        client.say(room, &format!("m{i}"), None).await;
+    }
+    let mut last = 0;
+    while last < count as u64 {
+        if let ServerFrame::Message { message, .. } = client.recv().await {
+            last = message.seq;
+        }
+    }
+    last
+}
+
+/// The seqs of some messages, in their order.
+pub fn seqs(messages: &[chat_protocol::Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
 pub async fn next_frame(ws: &mut Socket) -> ServerFrame {
     loop {
         let message = tokio::time::timeout(WAIT, ws.next())
