@@ -57,6 +57,11 @@ pub struct ReconnectResult {
     pub duplicated: u64,
     /// Clients whose rejoin said `recovered: false` (more was missed than a rejoin gives).
     pub unrecovered: usize,
+    /// The new server's commits until every client was back, and how many of them took
+    /// over 51.2 ms (its `chat_store_commit_seconds` histogram): what the messages'
+    /// latency during a storm is mostly made of.
+    pub commits: Option<u64>,
+    pub slow_commits: Option<u64>,
 }
 
 /// What one client saw: every seq of its room (history and live), and the latencies of
@@ -157,6 +162,15 @@ async fn storm(args: &ReconnectArgs, url: &str) -> anyhow::Result<ReconnectResul
     let all_rejoined = restarted.elapsed();
     let storm_until_us = now_us();
     let server_cpu = process::usage(server.pid())?.cpu.saturating_sub(cpu_before);
+    let commits_under = |le: &'static str| {
+        let name = format!("chat_store_commit_seconds_bucket{{le=\"{le}\"}}");
+        let addr = server.addr.clone();
+        async move { crate::observe::metric(&addr, &name).await }
+    };
+    let commits = commits_under("+Inf").await;
+    let slow_commits = commits
+        .zip(commits_under("0.0512").await)
+        .map(|(all, fast)| all.saturating_sub(fast));
     let bench_cpu = process::usage(std::process::id())?
         .cpu
         .saturating_sub(bench_before);
@@ -222,6 +236,8 @@ async fn storm(args: &ReconnectArgs, url: &str) -> anyhow::Result<ReconnectResul
         missing,
         duplicated,
         unrecovered,
+        commits,
+        slow_commits,
     })
 }
 
@@ -398,11 +414,11 @@ async fn publish(
     }
 }
 
-pub const RECONNECT_HEADER: &str = "| scenario | users x rooms | msg/s | all rejoined s | server CPU s | µs per rejoin | load gen CPU s | storm messages | p50 ms | p99 ms | max ms | unrecovered | missing | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const RECONNECT_HEADER: &str = "| scenario | users x rooms | msg/s | all rejoined s | server CPU s | µs per rejoin | load gen CPU s | storm messages | p50 ms | p99 ms | max ms | commits over 50 ms | unrecovered | missing | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 pub fn reconnect_row(name: &str, r: &ReconnectResult) -> String {
     format!(
-        "| {name} | {} x {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {name} | {} x {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
         r.args.users,
         r.args.rooms,
         r.args.rate,
@@ -414,6 +430,10 @@ pub fn reconnect_row(name: &str, r: &ReconnectResult) -> String {
         ms(r.storm_latency.at(50.0)),
         ms(r.storm_latency.at(99.0)),
         ms(r.storm_latency.at(100.0)),
+        match (r.slow_commits, r.commits) {
+            (Some(slow), Some(all)) => format!("{slow} of {all}"),
+            _ => "-".to_owned(),
+        },
         r.unrecovered,
         r.missing,
         r.duplicated,
