@@ -278,16 +278,15 @@ impl Hub {
             let members = reply
                 .members
                 .unwrap_or_else(|| room.listed_members(self.big_room));
-            if !room.subscribers.contains_key(&conn) {
-                return;
-            }
-            let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
+            // The read is the room's newest as the store had it, whether or not this
+            // subscriber is still there to get it.
             if reply.reaches_head {
                 room.tail.seed(&reply.history, reply.more);
             }
             let Some(subscriber) = room.subscribers.get_mut(&conn) else {
                 return;
             };
+            let covered = reply.history.last().map_or(since, |m| m.seq.max(since));
             let joined = encode(&ServerFrame::Joined {
                 room: room_name.to_owned(),
                 members: members.listed,
