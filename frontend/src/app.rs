@@ -1,9 +1,9 @@
 //! The top of the app: the state signals, and which screen to show.
 
-use crate::components::{NameDialog, RoomView, Sidebar};
+use crate::components::{NameDialog, Profile, RoomView, Sidebar};
 use crate::model::ChatState;
 use crate::socket::{self, Outgoing, SignIn, Status};
-use crate::{native, storage, telegram};
+use crate::{attention, browser, native, storage, telegram};
 use chat_protocol::{ClientFrame, validate};
 use leptos::prelude::*;
 
@@ -81,6 +81,22 @@ fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
         }
     });
     Effect::new(move |_| state.with(|s| storage::set_seen(&s.seen)));
+    attention::keep_title(state);
+    // Alt+Down / Alt+Up: the next or previous room; Escape: close the open panels.
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        let step = match ev.key().as_str() {
+            "ArrowDown" if ev.alt_key() => 1,
+            "ArrowUp" if ev.alt_key() => -1,
+            "Escape" => {
+                browser::close_panels();
+                return;
+            }
+            _ => return,
+        };
+        ev.prevent_default();
+        state.update(|s| s.open_adjacent(step));
+    });
+    on_cleanup(move || keys.remove());
     provide_context(outgoing);
     // A clock for expiring typing indicators.
     let now = RwSignal::new(socket::now_ms());
@@ -120,6 +136,7 @@ fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
             <header class="topbar">
                 <h1>"Chat"</h1>
                 <span class=status_class role="status" aria-live="polite">{status_text}</span>
+                <Profile state=state />
             </header>
             <Sidebar state=state now=now />
             <RoomView state=state now=now />

@@ -89,6 +89,9 @@ pub struct RoomState {
     pub members: Vec<User>,
     /// Everyone online in the room, wherever (`joined.online`, kept by `presence`).
     pub online: u32,
+    /// In a big room whose list the server capped: the id after which the next page of
+    /// members starts (`GET /api/rooms/{room}/members?after=`); `None` once all are in.
+    pub member_cursor: Option<String>,
     /// Who is typing, sorted by user id (a stable order for the names), with when
     /// their indicator expires. A few people at most: a sorted `Vec` does it in less
     /// code than a map (the app's download is budgeted).
@@ -240,6 +243,10 @@ impl ChatState {
                 let me = self.me_in(&room).map(|u| u.id.clone());
                 let is_current = self.current.as_deref() == Some(room.as_str());
                 let state = self.rooms.entry(room.clone()).or_default();
+                // A big room lists its first members by id: the rest are paged in on request.
+                state.member_cursor = (members.len() < online as usize)
+                    .then(|| members.iter().map(|u| u.id.clone()).max())
+                    .flatten();
                 state.members = members;
                 state.online = online;
                 // A full recovery continues the timeline; otherwise older history has a
@@ -271,15 +278,7 @@ impl ChatState {
                     self.open(&room);
                 }
             }
-            ServerFrame::Left { room } => {
-                self.rooms.remove(&room);
-                if let Some(private) = self.private.get_mut(&room) {
-                    private.open = false;
-                }
-                if self.current.as_deref() == Some(room.as_str()) {
-                    self.current = self.rooms.keys().next().cloned();
-                }
-            }
+            ServerFrame::Left { room } => self.forget(&room),
             ServerFrame::Message {
                 message,
                 client_ref,
@@ -405,6 +404,77 @@ impl ChatState {
         if state.insert(message) && !is_current && !mine {
             state.unread += 1;
         }
+    }
+
+    /// No longer in `room`: off the list, and another room on screen if it was.
+    fn forget(&mut self, room: &str) {
+        self.rooms.remove(room);
+        if let Some(private) = self.private.get_mut(room) {
+            private.open = false;
+        }
+        if self.current.as_deref() == Some(room) {
+            self.current = self.rooms.keys().next().cloned();
+        }
+    }
+
+    /// Leaves a joined room (the server confirms with `left`): it is off the list at once.
+    /// Direct conversations stay (the server would bring them back on the next
+    /// connection); a pair is ended this way.
+    pub fn leave(&mut self, room: &str) -> Option<ClientFrame> {
+        if !self.can_leave(room) {
+            return None;
+        }
+        self.forget(room);
+        Some(ClientFrame::Leave {
+            room: room.to_owned(),
+        })
+    }
+
+    /// Whether `room` is joined and may be left from the list: not a direct conversation.
+    pub fn can_leave(&self, room: &str) -> bool {
+        self.rooms.contains_key(room) && self.private.get(room).is_none_or(|p| p.you.is_some())
+    }
+
+    /// Opens the room `step` places after (or before) the current one in the list,
+    /// wrapping around (Alt+Down, Alt+Up).
+    pub fn open_adjacent(&mut self, step: isize) {
+        let count = self.rooms.len() as isize;
+        let at = self
+            .current
+            .as_ref()
+            .and_then(|current| self.rooms.keys().position(|room| room == current))
+            .map_or(if step > 0 { -1 } else { 0 }, |at| at as isize);
+        if let Some(room) = self
+            .rooms
+            .keys()
+            .nth((at + step).rem_euclid(count.max(1)) as usize)
+            .cloned()
+        {
+            self.open(&room);
+        }
+    }
+
+    /// Adds a page of a big room's member list; `more` when another page follows.
+    pub fn add_member_page(&mut self, room: &str, page: Vec<User>, more: bool) {
+        if let Some(state) = self.rooms.get_mut(room) {
+            state.member_cursor = page.last().filter(|_| more).map(|u| u.id.clone());
+            state.add_members(page);
+        }
+    }
+
+    /// Unread messages in all rooms (the document title shows it).
+    pub fn unread_total(&self) -> u32 {
+        self.rooms.values().map(|room| room.unread).sum()
+    }
+
+    /// Whether a newly arrived message deserves a notification when the reader looks
+    /// elsewhere: someone else's, in a private conversation or naming the reader.
+    pub fn wants_attention(&self, message: &Message) -> bool {
+        !self.is_mine(message)
+            && (self.private.contains_key(&message.room)
+                || self
+                    .me_in(&message.room)
+                    .is_some_and(|me| crate::rich::mentions(&message.text, &me.name)))
     }
 
     /// How this user appears in a room: their alias in a pair, themself elsewhere.
@@ -706,6 +776,68 @@ mod tests {
     }
 
     #[test]
+    fn leaving_takes_a_room_off_the_list_and_shows_another() {
+        let mut state = state_in("a");
+        state.apply(joined("b", vec![], None), 0);
+        assert_eq!(
+            state.leave("a"),
+            Some(ClientFrame::Leave { room: "a".into() })
+        );
+        assert_eq!(state.rooms.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(state.current.as_deref(), Some("b"));
+        assert_eq!(state.leave("a"), None, "not joined any more");
+        state.apply(ServerFrame::Left { room: "a".into() }, 0);
+        assert_eq!(state.rooms.len(), 1, "the confirmation changes nothing");
+        state.open_direct(user("bob"));
+        state.apply(joined("~dm.bob.me", vec![], None), 0);
+        assert_eq!(state.leave("~dm.bob.me"), None, "a conversation stays");
+    }
+
+    #[test]
+    fn alt_arrows_walk_the_room_list_around() {
+        let mut state = state_in("a");
+        for room in ["b", "c"] {
+            state.apply(joined(room, vec![], None), 0);
+        }
+        let mut visited = Vec::new();
+        for step in [1, 1, 1, -1, -1] {
+            state.open_adjacent(step);
+            visited.push(state.current.clone().unwrap_or_default());
+        }
+        assert_eq!(visited, ["b", "c", "a", "c", "b"]);
+        state.apply(live(message("a", 1, "bob", "x"), None), 0);
+        assert_eq!(state.unread_total(), 1);
+        state.open_adjacent(-1);
+        assert_eq!(state.unread_total(), 0, "opening a room reads it");
+    }
+
+    #[test]
+    fn unread_totals_add_up_over_rooms() {
+        let mut state = state_in("a");
+        state.apply(joined("b", vec![], None), 0);
+        state.apply(joined("c", vec![], None), 0);
+        for (room, seq) in [("b", 1), ("b", 2), ("c", 1), ("a", 1)] {
+            state.apply(live(message(room, seq, "bob", "x"), None), 0);
+        }
+        assert_eq!(state.unread_total(), 3, "the open room's message is read");
+        state.open("b");
+        assert_eq!(state.unread_total(), 1);
+    }
+
+    #[test]
+    fn mentions_and_private_messages_want_attention() {
+        let mut state = state_in("r");
+        let from_bob = |text: &str| message("r", 1, "bob", text);
+        assert!(state.wants_attention(&from_bob("hey @me, look")));
+        assert!(state.wants_attention(&from_bob("@ME")));
+        assert!(!state.wants_attention(&from_bob("hey everyone")));
+        assert!(!state.wants_attention(&from_bob("email me@example.org")));
+        assert!(!state.wants_attention(&message("r", 1, "me", "talking to @me")));
+        state.open_direct(user("bob"));
+        assert!(state.wants_attention(&message("~dm.bob.me", 1, "bob", "psst")));
+    }
+
+    #[test]
     fn typing_expires_and_a_message_clears_it() {
         let mut state = state_in("r");
         let typing = |active| ServerFrame::Typing {
@@ -774,6 +906,32 @@ mod tests {
             last_ts: None,
         }]);
         assert_eq!(listed[0].online, 340);
+    }
+
+    #[test]
+    fn a_capped_member_list_pages_on_from_its_last_id() {
+        let mut state = ChatState::default();
+        state.apply(
+            ServerFrame::Joined {
+                room: "big".into(),
+                members: vec![user("a"), user("c"), user("b")],
+                online: 250,
+                history: vec![],
+                more: false,
+                recovered: None,
+                you: None,
+            },
+            0,
+        );
+        assert_eq!(state.rooms["big"].member_cursor.as_deref(), Some("c"));
+        state.add_member_page("big", vec![user("d"), user("c"), user("e")], true);
+        let room = &state.rooms["big"];
+        assert_eq!(room.members.len(), 5, "each user once");
+        assert_eq!(room.member_cursor.as_deref(), Some("e"));
+        state.add_member_page("big", vec![user("f")], false);
+        assert_eq!(state.rooms["big"].member_cursor, None, "the last page");
+        state.apply(joined("small", vec![], None), 0);
+        assert_eq!(state.rooms["small"].member_cursor, None, "everyone listed");
     }
 
     fn system_join(id: &str) -> ServerFrame {

@@ -35,12 +35,33 @@ pub enum Status {
 
 /// Queues frames for the server; they go out as soon as the socket is up.
 #[derive(Clone)]
-pub struct Outgoing(UnboundedSender<ClientFrame>);
+pub struct Outgoing(UnboundedSender<Command>);
+
+/// What the app asks of the connection.
+enum Command {
+    Send(ClientFrame),
+    /// Reconnect at once under this display name (the session keeps the identity).
+    Rename(String),
+}
 
 impl Outgoing {
     pub fn send(&self, frame: ClientFrame) {
-        let _ = self.0.unbounded_send(frame);
+        let _ = self.0.unbounded_send(Command::Send(frame));
     }
+
+    /// Changes the user's display name: the server renames on a connection that
+    /// resumes the session with a `name`, so the socket reconnects with it.
+    pub fn rename(&self, name: String) {
+        let _ = self.0.unbounded_send(Command::Rename(name));
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// It dropped (or never opened); whether it got as far as `welcome`.
+    Dropped { welcomed: bool },
+    /// The user changed their name: reconnect with it now.
+    Renamed(String),
 }
 
 /// Who connects: a chosen name (plain browser) or Telegram initData (in Telegram).
@@ -93,10 +114,10 @@ async fn run(
     sign_in: SignIn,
     state: RwSignal<ChatState>,
     status: RwSignal<Status>,
-    mut outgoing: UnboundedReceiver<ClientFrame>,
+    mut outgoing: UnboundedReceiver<Command>,
 ) {
     let SignIn {
-        name,
+        mut name,
         mut tg,
         refused,
     } = sign_in;
@@ -108,9 +129,18 @@ async fn run(
             return;
         }
         status.set(Status::Connecting);
-        let welcomed = match Socket::open(&ws_url(name.as_deref(), tg.as_deref())) {
+        let ended = match Socket::open(&ws_url(name.as_deref(), tg.as_deref())) {
             Some(socket) => run_connection(socket, state, status, &mut outgoing).await,
-            None => false,
+            None => Ended::Dropped { welcomed: false },
+        };
+        let welcomed = match ended {
+            Ended::Dropped { welcomed } => welcomed,
+            Ended::Renamed(new_name) => {
+                name = Some(new_name);
+                tg = None;
+                failures = 0;
+                continue;
+            }
         };
         if welcomed {
             failures = 0;
@@ -194,13 +224,13 @@ impl Drop for Socket {
     }
 }
 
-/// Runs one connection until it drops. Returns whether it got as far as `welcome`.
+/// Runs one connection until it drops or the user renames themself.
 async fn run_connection(
     mut socket: Socket,
     state: RwSignal<ChatState>,
     status: RwSignal<Status>,
-    outgoing: &mut UnboundedReceiver<ClientFrame>,
-) -> bool {
+    outgoing: &mut UnboundedReceiver<Command>,
+) -> Ended {
     let mut welcomed = false;
     // Refs resent on resuming: the same sends may still wait in the channel.
     let mut resent: BTreeSet<String> = BTreeSet::new();
@@ -229,12 +259,15 @@ async fn run_connection(
                             resent.insert(r.to_owned());
                         }
                         if !socket.send(&resume) {
-                            return welcomed;
+                            return Ended::Dropped { welcomed };
                         }
                     }
                     continue;
                 }
                 match &frame {
+                    ServerFrame::Message { message, .. } => {
+                        crate::attention::on_message(state, message);
+                    }
                     ServerFrame::Matched { .. } => crate::telegram::haptic("success"),
                     ServerFrame::Error {
                         client_ref: Some(_),
@@ -244,18 +277,20 @@ async fn run_connection(
                 }
                 state.update(|s| s.apply(frame, now_ms()));
             }
-            Either::Left((Some(Event::Closed) | None, _)) => return welcomed,
-            Either::Right((Some(frame), _)) => {
+            Either::Left((Some(Event::Closed) | None, _)) | Either::Right((None, _)) => {
+                return Ended::Dropped { welcomed };
+            }
+            Either::Right((Some(Command::Rename(name)), _)) => return Ended::Renamed(name),
+            Either::Right((Some(Command::Send(frame)), _)) => {
                 // Sends written while offline are in the model's pending list and went
                 // out with the resume frames above: don't send them twice.
                 if frame.client_ref().is_some_and(|r| resent.contains(r)) {
                     continue;
                 }
                 if !socket.send(&frame) {
-                    return welcomed;
+                    return Ended::Dropped { welcomed };
                 }
             }
-            Either::Right((None, _)) => return welcomed,
         }
     }
 }

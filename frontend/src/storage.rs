@@ -1,5 +1,5 @@
 //! What the browser remembers between visits: the display name, the session, the rooms
-//! joined and how far each was read.
+//! joined, how far each was read, and whether to show desktop notifications.
 
 use crate::model::ReadMarks;
 
@@ -7,6 +7,7 @@ const NAME_KEY: &str = "chat.name";
 const SESSION_KEY: &str = "chat.session";
 const ROOMS_KEY: &str = "chat.rooms";
 const SEEN_KEY: &str = "chat.seen";
+const NOTIFY_KEY: &str = "chat.notify";
 
 fn local() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -31,6 +32,15 @@ pub fn set_name(name: &str) {
     set(NAME_KEY, name);
 }
 
+/// Whether the person turned desktop notifications on.
+pub fn notifications() -> bool {
+    get(NOTIFY_KEY).is_some_and(|v| v == "on")
+}
+
+pub fn set_notifications(on: bool) {
+    set(NOTIFY_KEY, if on { "on" } else { "off" });
+}
+
 pub fn session() -> Option<String> {
     get(SESSION_KEY)
 }
@@ -48,6 +58,12 @@ pub fn rooms() -> Vec<String> {
 
 pub fn set_rooms(rooms: &[String]) {
     set(ROOMS_KEY, &rooms.join("\n"));
+}
+
+/// Takes a room the person left off the list rejoined on the next visit.
+pub fn forget_room(room: &str) {
+    let rooms: Vec<String> = rooms().into_iter().filter(|r| r != room).collect();
+    set_rooms(&rooms);
 }
 
 /// The newest seq read per room, so unread counts survive a reload.

@@ -3,7 +3,7 @@
 //! app, which keeps a sixth of its download off the wire. The codec's tests hold it to
 //! the serde shapes the server writes.
 
-use chat_protocol::{ClientFrame, JsonView, RoomSummary, ServerFrame};
+use chat_protocol::{ClientFrame, JsonView, RoomSummary, ServerFrame, User};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A value `JSON.parse` made.
@@ -56,8 +56,26 @@ pub fn encode(frame: &ClientFrame) -> String {
 
 /// The public rooms, from `GET /api/rooms`.
 pub async fn public_rooms() -> Option<Vec<RoomSummary>> {
+    chat_protocol::rooms_from_json(&get("/api/rooms").await?)
+}
+
+/// A page of a big room's online members after the user id `after`, from
+/// `GET /api/rooms/{room}/members`: the users, and whether more follow.
+pub async fn member_page(room: &str, after: &str) -> Option<(Vec<User>, bool)> {
+    let encode = |s: &str| String::from(js_sys::encode_uri_component(s));
+    let url = format!(
+        "/api/rooms/{}/members?after={}",
+        encode(room),
+        encode(after)
+    );
+    let (users, _online, more) = chat_protocol::member_page_from_json(&get(&url).await?)?;
+    Some((users, more))
+}
+
+/// The JSON answer of a GET to this server; `None` for anything but a 2xx with JSON.
+async fn get(url: &str) -> Option<Js> {
     use js_sys::futures::JsFuture;
-    let response = JsFuture::from(web_sys::window()?.fetch_with_str("/api/rooms"))
+    let response = JsFuture::from(web_sys::window()?.fetch_with_str(url))
         .await
         .ok()?
         .dyn_into::<web_sys::Response>()
@@ -66,5 +84,5 @@ pub async fn public_rooms() -> Option<Vec<RoomSummary>> {
         return None;
     }
     let text = JsFuture::from(response.text().ok()?).await.ok()?;
-    chat_protocol::rooms_from_json(&parse(&text.as_string()?)?)
+    parse(&text.as_string()?)
 }

@@ -1,7 +1,8 @@
 //! Writing a message: Enter sends, Shift+Enter adds a line; typing is announced at most
-//! every 2 s.
+//! every 2 s; `@` offers the names of the people here (Tab takes the first).
 
 use crate::model::ChatState;
+use crate::rich::{complete, completions};
 use crate::socket::{Outgoing, now_ms};
 use chat_protocol::ClientFrame;
 use leptos::prelude::*;
@@ -27,12 +28,45 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
             }
         }
     };
+    // The mentions the draft can become: names of the others here.
+    let offered = {
+        let room = room.clone();
+        move || {
+            draft.with(|draft| {
+                state.with(|s| {
+                    let me = s.me_in(&room).map(|u| &u.id);
+                    let names: Vec<&str> = s.rooms.get(&room).map_or_else(Vec::new, |r| {
+                        r.members
+                            .iter()
+                            .filter(|u| Some(&u.id) != me)
+                            .map(|u| u.name.as_str())
+                            .collect()
+                    });
+                    completions(draft, &names)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+            })
+        }
+    };
+    let take = move |name: &str| {
+        draft.update(|d| *d = complete(d, name));
+        crate::browser::focus("message");
+    };
     let on_keydown = {
-        let send = send.clone();
+        let (send, offered) = (send.clone(), offered.clone());
         move |ev: leptos::ev::KeyboardEvent| {
-            if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            let key = ev.key();
+            if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
                 ev.prevent_default();
                 send();
+            } else if key == "Tab"
+                && !ev.shift_key()
+                && let Some(first) = offered().first()
+            {
+                ev.prevent_default();
+                take(first);
             }
         }
     };
@@ -47,7 +81,19 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
             });
         }
     };
+    // A room just opened: ready to write in it.
+    request_animation_frame(|| crate::browser::focus("message"));
     view! {
+        {move || {
+            let names = offered();
+            (!names.is_empty()).then(|| view! {
+                <ul class="suggest" aria-label="Mention someone">
+                    {names.into_iter().map(|name| view! {
+                        <li><button type="button" on:click=move |_| take(&name)>{format!("@{name}")}</button></li>
+                    }).collect_view()}
+                </ul>
+            })
+        }}
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             send();

@@ -3,18 +3,23 @@
 use chat_protocol::validate;
 use leptos::prelude::*;
 
+/// The display name as the server will take it, or why it would refuse it. The server
+/// normalizes names to NFC; the browser's own normalizer does the same here, so that the
+/// length and character rules see what the server will see.
+pub fn checked_name(draft: &str) -> Result<String, String> {
+    let draft = String::from(js_sys::JsString::from(draft).normalize("NFC"));
+    validate::display_name(&draft).map_err(|refusal| refusal.message)
+}
+
 #[component]
 pub fn NameDialog(on_done: impl Fn(String) + 'static) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        // The server normalizes names to NFC; the browser's own normalizer does the same
-        // here, so that the length and character rules see what the server will see.
-        let draft = String::from(js_sys::JsString::from(draft.get_untracked()).normalize("NFC"));
-        match validate::display_name(&draft) {
+        match checked_name(&draft.get_untracked()) {
             Ok(name) => on_done(name),
-            Err(refusal) => problem.set(Some(refusal.message)),
+            Err(why) => problem.set(Some(why)),
         }
     };
     view! {

@@ -4,6 +4,7 @@
 use crate::model::ChatState;
 use crate::socket::Outgoing;
 use chat_protocol::ClientFrame;
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 #[component]
@@ -65,16 +66,15 @@ pub fn PrivateBar(state: RwSignal<ChatState>, room: String) -> impl IntoView {
                     block(ev);
                 }
             };
-            view! {
+            EitherOf3::A(view! {
                 <div class="private-bar">
                     <button on:click=toggle>{if blocked { "Unblock" } else { "Block" }}</button>
                 </div>
-            }
-            .into_any()
+            })
         } else if private.open {
             let common = (!private.common.is_empty())
                 .then(|| format!("You both like {}", private.common.join(", ")));
-            view! {
+            EitherOf3::B(view! {
                 <div class="private-bar">
                     <span class="common">{common}</span>
                     <button on:click=next>"Next"</button>
@@ -82,16 +82,14 @@ pub fn PrivateBar(state: RwSignal<ChatState>, room: String) -> impl IntoView {
                     <button on:click=block>"Block"</button>
                     <button on:click=report>"Report"</button>
                 </div>
-            }
-            .into_any()
+            })
         } else {
-            view! {
+            EitherOf3::C(view! {
                 <div class="private-bar closed" role="status">
                     <span>"The stranger left this chat."</span>
                     <button on:click=next>"Find a new stranger"</button>
                 </div>
-            }
-            .into_any()
+            })
         })
     }
 }

@@ -1,99 +1,31 @@
 //! The open room: its timeline, who is typing, who is here, and the composer.
 
-use super::{Composer, PrivateBar};
+use super::{Composer, PrivateBar, leave_room};
+use crate::browser::Reader;
 use crate::model::{ChatState, RoomState};
+use crate::rich::{Piece, pieces};
 use crate::socket::Outgoing;
-use chat_protocol::{ClientFrame, SystemEvent, User};
+use crate::timeline::{Entry, entries};
+use chat_protocol::{ClientFrame, User};
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// Within this many pixels of the bottom counts as "reading the newest messages".
 const STICKY_PX: i32 = 48;
 
-/// One line of the timeline.
-#[derive(Clone, PartialEq)]
-enum Entry {
-    Message {
-        id: String,
-        author: User,
-        /// Whether the author can be written to privately from here.
-        direct: bool,
-        text: String,
-        time: String,
-        mine: bool,
-    },
-    Notice {
-        key: String,
-        text: String,
-    },
-    Pending {
-        client_ref: String,
-        text: String,
-        failed: Option<String>,
-    },
-}
-
-impl Entry {
-    fn key(&self) -> String {
-        match self {
-            Entry::Message { id, .. } => id.clone(),
-            Entry::Notice { key, .. } => key.clone(),
-            Entry::Pending {
-                client_ref, failed, ..
-            } => format!("{client_ref}/{}", failed.is_some()),
-        }
-    }
-}
-
-fn timeline(state: &ChatState, name: &str, room: &RoomState) -> Vec<Entry> {
-    let public = !state.private.contains_key(name);
-    let notice = |index: usize, n: &crate::model::Notice| Entry::Notice {
-        key: format!("notice-{index}"),
-        text: match n.event {
-            SystemEvent::Join => format!("{} joined", n.user.name),
-            SystemEvent::Leave => format!("{} left", n.user.name),
-        },
-    };
-    let mut entries = Vec::new();
-    let mut notices = room.notices.iter().enumerate().peekable();
-    for message in room.messages.values() {
-        while let Some((index, n)) = notices.next_if(|(_, n)| n.after_seq < message.seq) {
-            entries.push(notice(index, n));
-        }
-        let mine = state.is_mine(message);
-        entries.push(Entry::Message {
-            id: message.id.clone(),
-            author: message.from.clone(),
-            direct: public && !mine,
-            text: message.text.clone(),
-            time: clock(message.ts),
-            mine,
-        });
-    }
-    entries.extend(notices.map(|(index, n)| notice(index, n)));
-    entries.extend(room.pending.iter().map(|p| Entry::Pending {
-        client_ref: p.client_ref.clone(),
-        text: p.text.clone(),
-        failed: p.failed.clone(),
-    }));
-    entries
-}
-
-/// `HH:MM` in the browser's time zone.
-fn clock(ts: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
-}
-
 #[component]
 pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView {
     let outgoing = expect_context::<Outgoing>();
-    let current = move || state.with(|s| s.current.clone());
+    // A memo: the composer and the private bar are drawn anew only when the room changes,
+    // not on every frame (a draft being typed must survive a message arriving).
+    let current = Memo::new(move |_| state.with(|s| s.current.clone()));
+    let in_a_room = Memo::new(move |_| current.with(Option::is_some));
     let entries = Memo::new(move |_| {
         state.with(|s| {
             s.current
                 .as_ref()
                 .and_then(|name| Some((name, s.rooms.get(name)?)))
-                .map(|(name, room)| timeline(s, name, room))
+                .map(|(name, room)| entries(s, name, room, &Reader))
                 .unwrap_or_default()
         })
     });
@@ -167,7 +99,14 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
     // not anchor a list scrolled to the very top).
     let anchor = StoredValue::new(None::<(String, i32)>);
     Effect::new(move |previous: Option<(usize, Option<String>)>| {
-        let (count, first) = entries.with(|e| (e.len(), e.first().map(Entry::key)));
+        // The oldest message (not the day separator above it, which older messages of the
+        // same day keep) tells whether history was prepended.
+        let (count, first) = entries.with(|e| {
+            let oldest = e
+                .iter()
+                .find(|entry| matches!(entry, Entry::Message { .. }));
+            (e.len(), oldest.map(Entry::key))
+        });
         let prepended = previous
             .as_ref()
             .is_some_and(|(_, was_first)| was_first.is_some() && *was_first != first);
@@ -221,6 +160,22 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
             }
         }
     };
+    // A big room's member list, a page at a time.
+    let more_members = move |_| {
+        let Some((room, after)) = state.with_untracked(|s| {
+            let room = s.current.clone()?;
+            let after = s.rooms.get(&room)?.member_cursor.clone()?;
+            Some((room, after))
+        }) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Some((page, more)) = crate::wire::member_page(&room, &after).await {
+                state.update(|s| s.add_member_page(&room, page, more));
+            }
+        });
+    };
+    let leaver = StoredValue::new(outgoing.clone());
     // Copy, so every timeline row can hold its own retry handler.
     let sender = StoredValue::new(outgoing.clone());
     let retry = move |client_ref: String| {
@@ -238,62 +193,73 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
     };
 
     view! {
-        <Show
-            when=move || current().is_some()
-            fallback=|| view! { <main class="room empty"><p>"Join a room to start chatting."</p></main> }
-        >
+        {move || if !in_a_room.get() {
+            Either::Left(view! { <main class="room empty"><p>"Join a room to start chatting."</p></main> })
+        } else {
+            Either::Right(view! {
             <main class="room" aria-label=move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))>
                 <header class="room-head">
                     <button class="back" aria-label="Back to rooms" on:click=move |_| state.update(ChatState::back)>"‹"</button>
                     <h2 class="room-title">{move || state.with(|s| s.current.as_deref().map(|room| s.title(room)))}</h2>
-                </header>
-                {move || current().map(|room| view! { <PrivateBar state=state room=room /> })}
-                <div class="messages" node_ref=list on:scroll=on_scroll.clone() role="log" aria-live="polite">
-                    <For each=move || entries.get() key=Entry::key let(entry)>
-                        {match entry {
-                            Entry::Message { author, direct, text, time, mine, .. } => view! {
-                                <div class="message" class:mine=mine>
-                                    <div class="meta">
-                                        <button
-                                            class="author"
-                                            title=direct.then_some("Message privately")
-                                            disabled=!direct
-                                            on:click={
-                                                let author = author.clone();
-                                                move |_| message_privately(author.clone())
-                                            }
-                                        >{author.name.clone()}</button>
-                                        <time>{time}</time>
-                                    </div>
-                                    <p class="text">{text}</p>
-                                </div>
-                            }.into_any(),
-                            Entry::Notice { text, .. } => view! {
-                                <p class="notice">{text}</p>
-                            }.into_any(),
-                            Entry::Pending { client_ref, text, failed } => {
-                                let failed_view = failed.clone().map(|why| view! {
-                                    <span class="why">{format!("Not sent: {why}")}</span>
-                                    <button class="retry" on:click=retry(client_ref.clone())>"Retry"</button>
-                                });
-                                view! {
-                                    <div class="message mine pending" class:failed=failed.is_some()>
-                                        <p class="text">{text}</p>
-                                        <div class="meta">
-                                            {if failed.is_some() { None } else { Some(view! { <span>"Sending…"</span> }) }}
-                                            {failed_view}
-                                        </div>
-                                    </div>
-                                }.into_any()
+                    <span class="online">{move || state.with(|s| {
+                        let room = s.current.as_deref()?;
+                        let online = s.rooms.get(room).filter(|_| !s.private.contains_key(room))?.online;
+                        Some(format!("{online} online"))
+                    })}</span>
+                    {move || state.with(|s| s.current.as_deref().is_some_and(|room| s.can_leave(room))).then(|| view! {
+                        <button class="leave" on:click=move |_| {
+                            if let Some(room) = current.get_untracked() {
+                                leaver.with_value(|o| leave_room(state, o, &room));
                             }
-                        }}
+                        }>"Leave"</button>
+                    })}
+                </header>
+                {move || current.get().map(|room| view! { <PrivateBar state=state room=room /> })}
+                <div class="messages" node_ref=list on:scroll=on_scroll.clone() role="log" aria-live="polite" aria-label="Messages">
+                    <For each=move || entries.get() key=Entry::key let(entry)>
+                        {
+                            // One shape for every kind of row: the app's download pays for
+                            // each distinct view type, not for each row.
+                            let row = Row::of(entry);
+                            view! {
+                                <div class=row.class role=row.role>
+                                    {row.head.map(|(author, direct, time)| view! {
+                                        <div class="meta">
+                                            {author.map(|author| view! {
+                                                <button
+                                                    class="author"
+                                                    title=direct.then_some("Message privately")
+                                                    disabled=!direct
+                                                    on:click={
+                                                        let author = author.clone();
+                                                        move |_| message_privately(author.clone())
+                                                    }
+                                                >{author.name.clone()}</button>
+                                            })}
+                                            <time>{time}</time>
+                                        </div>
+                                    })}
+                                    <p class="text">{rich_text(state, &row.text)}</p>
+                                    {row.sending.map(|(client_ref, failed)| view! {
+                                        <div class="meta">
+                                            <span class:why=failed.is_some()>{
+                                                failed.as_ref().map_or_else(|| "Sending…".to_owned(), |why| format!("Not sent: {why}"))
+                                            }</span>
+                                            {failed.is_some().then(|| view! {
+                                                <button class="retry" on:click=retry(client_ref)>"Retry"</button>
+                                            })}
+                                        </div>
+                                    })}
+                                </div>
+                            }
+                        }
                     </For>
                 </div>
-                <Show when=move || unseen.get()>
+                {move || unseen.get().then(|| view! {
                     <button class="new-messages" on:click=move |_| to_bottom()>"New messages ↓"</button>
-                </Show>
+                })}
                 <p class="typing" aria-live="polite">{typing}</p>
-                {move || current().map(|room| view! { <Composer state=state room=room closed=closed /> })}
+                {move || current.get().map(|room| view! { <Composer state=state room=room closed=closed /> })}
             </main>
             <aside class="members" aria-label="People here">
                 <h2>"Here now"</h2>
@@ -301,16 +267,109 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
                     <For each=members key=|(u, _)| u.id.clone() let((user, private))>
                         <li>
                             <span class="name">{user.name.clone()}</span>
-                            <Show when=move || private>
+                            {private.then(|| view! {
                                 <button class="dm" on:click={
                                     let user = user.clone();
                                     move |_| message_privately(user.clone())
                                 }>"Message privately"</button>
-                            </Show>
+                            })}
                         </li>
                     </For>
                 </ul>
+                {move || state.with(|s| room_of(s).is_some_and(|r| r.member_cursor.is_some())).then(|| view! {
+                    <button class="more-members" on:click=more_members>"Show more"</button>
+                })}
             </aside>
-        </Show>
+            })
+        }}
+    }
+}
+
+/// A message's text with its links and mentions as elements; the rest stays text.
+fn rich_text(state: RwSignal<ChatState>, text: &str) -> Vec<impl IntoView + use<>> {
+    use leptos::either::EitherOf3;
+    state.with_untracked(|s| {
+        let room = room_of(s);
+        let names: Vec<&str> = room
+            .map(|r| r.members.iter().map(|u| u.name.as_str()).collect())
+            .unwrap_or_default();
+        let me = s.current.as_deref().and_then(|room| s.me_in(room));
+        pieces(text, &names, me.map(|u| u.name.as_str()))
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => EitherOf3::A(text.to_owned()),
+                Piece::Link(url) => EitherOf3::B(view! {
+                    <a href=url.to_owned() target="_blank" rel="noopener noreferrer">{url.to_owned()}</a>
+                }),
+                Piece::Mention { text, me } => EitherOf3::C(view! {
+                    <mark class="mention" class:me=me>{text.to_owned()}</mark>
+                }),
+            })
+            .collect()
+    })
+}
+
+/// The room on screen, if joined.
+fn room_of(s: &ChatState) -> Option<&RoomState> {
+    s.rooms.get(s.current.as_deref()?)
+}
+
+/// A timeline entry as the row that shows it.
+struct Row {
+    class: String,
+    role: Option<&'static str>,
+    /// Who wrote it (unless grouped under the previous one), whether they can be written
+    /// to privately, and when.
+    head: Option<(Option<User>, bool, String)>,
+    text: String,
+    /// A message on its way: its ref, and why it failed if it did.
+    sending: Option<(String, Option<String>)>,
+}
+
+impl Row {
+    fn of(entry: Entry) -> Row {
+        let plain = |class: &str, text| Row {
+            class: class.to_owned(),
+            role: None,
+            head: None,
+            text,
+            sending: None,
+        };
+        match entry {
+            Entry::Day { label, .. } => Row {
+                role: Some("separator"),
+                ..plain("day", label)
+            },
+            Entry::Notice { text, .. } => plain("notice", text),
+            Entry::Message {
+                author,
+                direct,
+                text,
+                time,
+                mine,
+                grouped,
+                ..
+            } => Row {
+                class: format!(
+                    "message{}{}",
+                    if mine { " mine" } else { "" },
+                    if grouped { " grouped" } else { "" }
+                ),
+                head: Some(((!grouped).then_some(author), direct, time)),
+                ..plain("", text)
+            },
+            Entry::Pending {
+                client_ref,
+                text,
+                failed,
+            } => Row {
+                class: format!(
+                    "message mine pending{}",
+                    if failed.is_some() { " failed" } else { "" }
+                ),
+                sending: Some((client_ref, failed)),
+                ..plain("", text)
+            },
+        }
     }
 }

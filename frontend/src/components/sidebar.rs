@@ -4,6 +4,7 @@
 use crate::model::ChatState;
 use crate::socket::Outgoing;
 use chat_protocol::{ClientFrame, RoomSummary, validate};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -69,11 +70,13 @@ pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView 
                         s.title(room),
                         r.unread,
                         s.current.as_deref() == Some(room),
+                        s.can_leave(room),
                     )
                 })
                 .collect::<Vec<_>>()
         })
     };
+    let leaver = StoredValue::new(outgoing.clone());
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <Stranger state=state now=now />
@@ -92,21 +95,33 @@ pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView 
             </form>
             <h2>"Your rooms"</h2>
             <ul class="rooms joined">
-                <For each=joined key=|entry| entry.clone() let((room, title, unread, current))>
+                <For each=joined key=|entry| entry.clone() let((room, title, unread, current, leavable))>
                     <li>
                         <button
                             class:current=current
+                            class:unread={unread > 0}
                             aria-current=move || current.then_some("true")
                             on:click={
                                 let room = room.clone();
                                 move |_| state.update(|s| s.open(&room))
                             }
                         >
-                            <span class="name">{title}</span>
-                            <Show when=move || { unread > 0 }>
+                            <span class="name">{title.clone()}</span>
+                            {(unread > 0).then(|| view! {
                                 <span class="badge" aria-label="unread messages">{unread}</span>
-                            </Show>
+                            })}
                         </button>
+                        {leavable.then(|| view! {
+                            <button
+                                class="leave"
+                                aria-label=format!("Leave {title}")
+                                title="Leave"
+                                on:click={
+                                    let room = room.clone();
+                                    move |_| leaver.with_value(|o| leave_room(state, o, &room))
+                                }
+                            >"×"</button>
+                        })}
                     </li>
                 </For>
             </ul>
@@ -127,6 +142,16 @@ pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView 
             </ul>
             <Blocked state=state />
         </nav>
+    }
+}
+
+/// Leaves `room` (from the list or its header) for good: it is not rejoined next visit.
+pub fn leave_room(state: RwSignal<ChatState>, outgoing: &Outgoing, room: &str) {
+    let mut frame = None;
+    state.update(|s| frame = s.leave(room));
+    if let Some(frame) = frame {
+        crate::storage::forget_room(room);
+        outgoing.send(frame);
     }
 }
 
@@ -158,14 +183,14 @@ fn Stranger(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView {
     view! {
         <form class="stranger" on:submit=find>
             {move || match waited() {
-                Some(text) => view! {
+                Some(text) => Either::Left(view! {
                     <span role="status">{text}</span>
                     <button type="button" on:click={
                         let outgoing = outgoing.clone();
                         move |_| outgoing.send(ClientFrame::Unmatch)
                     }>"Cancel"</button>
-                }.into_any(),
-                None => view! {
+                }),
+                None => Either::Right(view! {
                     <input
                         aria-label="Interests (optional)"
                         placeholder="interests, e.g. music, chess"
@@ -173,7 +198,7 @@ fn Stranger(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView {
                         on:input=move |ev| interests.set(event_target_value(&ev))
                     />
                     <button type="submit">"Talk to a stranger"</button>
-                }.into_any(),
+                }),
             }}
         </form>
     }
