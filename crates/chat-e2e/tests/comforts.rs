@@ -162,6 +162,18 @@ async fn web_addresses_become_links_and_mentions_stand_out() {
         texts(&ada, ".message .text mark.mention:not(.me)").await,
         ["@Bob"]
     );
+
+    // Typing `@` offers the people here; Tab takes the first.
+    let composer = ada.find(Locator::Css("#message")).await.unwrap();
+    composer.send_keys("thanks @b").await.unwrap();
+    wait_for_text(&ada, ".suggest button", "@Bob").await;
+    composer.send_keys("\u{E004}").await.unwrap(); // Tab
+    wait_until(
+        &ada,
+        "document.querySelector('#message').value == 'thanks @Bob '",
+    )
+    .await;
+    wait_until(&ada, "!document.querySelector('.suggest')").await;
     ada.close().await.unwrap();
 }
 
