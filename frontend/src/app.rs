@@ -82,8 +82,14 @@ fn Chat(name: Option<String>, tg: Option<String>) -> impl IntoView {
     });
     Effect::new(move |_| state.with(|s| storage::set_seen(&s.seen)));
     attention::keep_title(state);
+    // A hidden page reads nothing: the open room gathers unread messages meanwhile.
+    state.update(|s| s.away = browser::hidden());
+    browser::on_visibility(move |hidden| state.update(|s| s.set_away(hidden)));
     // Alt+Down / Alt+Up: the next or previous room; Escape: close the open panels.
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.is_composing() {
+            return;
+        }
         let step = match ev.key().as_str() {
             "ArrowDown" if ev.alt_key() => 1,
             "ArrowUp" if ev.alt_key() => -1,

@@ -32,26 +32,47 @@ pub async fn turn(on: bool) -> bool {
     on
 }
 
+/// Called for every `joined` before it is applied: a conversation this tab had not
+/// joined yet may bring its first message in its history rather than live.
+pub fn on_joined(state: RwSignal<ChatState>, room: &str, history: &[Message]) {
+    let unread = state.with_untracked(|s| {
+        let new = !s.rooms.contains_key(room) && room.starts_with('~');
+        let seen = s.seen.get(room);
+        new.then(|| history.iter().rev().find(|m| m.seq > seen && !s.is_mine(m)).cloned())
+            .flatten()
+    });
+    if let Some(message) = unread {
+        notify(state, &message);
+    }
+}
+
 /// Called for every live message before it is applied: notifies when it deserves it.
 pub fn on_message(state: RwSignal<ChatState>, message: &Message) {
     // Not one already shown (a message comes again after a reconnect).
-    let title = state.with_untracked(|s| {
+    let wanted = state.with_untracked(|s| {
         let fresh = s
             .rooms
             .get(&message.room)
             .is_some_and(|room| !room.messages.contains_key(&message.seq));
-        (fresh && s.wants_attention(message)).then(|| s.title(&message.room))
+        fresh && s.wants_attention(message)
     });
-    let Some(title) = title else {
-        return;
-    };
+    if wanted {
+        notify(state, message);
+    }
+}
+
+/// Shows `message` as a desktop notification if the person looks elsewhere and turned
+/// them on.
+fn notify(state: RwSignal<ChatState>, message: &Message) {
     if !browser::hidden() || !enabled() {
         return;
     }
-    let heading = if title == message.from.name {
-        title
+    // A private message is from the other person (or the stranger): their name is the
+    // conversation's.
+    let heading = if message.room.starts_with('~') {
+        message.from.name.clone()
     } else {
-        format!("{} in {title}", message.from.name)
+        format!("{} in {}", message.from.name, message.room)
     };
     let room = message.room.clone();
     browser::show_notification(&heading, &message.text, &message.room, move || {

@@ -10,7 +10,9 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 const d = (t) => new Date(t);
-export function page_time(t) { return d(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+// One formatter for every row: the timeline is drawn again on every change.
+const clock = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+export function page_time(t) { return clock.format(t); }
 export function page_date(t) {
   const x = d(t);
   return x.toLocaleDateString([], { day: "numeric", month: "long",
@@ -19,8 +21,17 @@ export function page_date(t) {
 export function page_offset(t) { return -d(t).getTimezoneOffset(); }
 export function page_title(t) { if (document.title != t) document.title = t; }
 export function page_hidden() { return document.hidden; }
-export function page_close_panels() { for (const p of document.querySelectorAll("details[open]")) p.open = false; }
-export function page_focus(id) { const e = document.getElementById(id); if (e) e.focus(); }
+export function page_on_visibility(f) { document.addEventListener("visibilitychange", () => f(document.hidden)); }
+export function page_close_panels() {
+  for (const p of document.querySelectorAll("details[open]")) {
+    if (p.contains(document.activeElement)) p.querySelector("summary").focus();
+    p.open = false;
+  }
+}
+export function page_focus(id) {
+  const e = document.getElementById(id), a = document.activeElement;
+  if (e && !(a && a.closest("details[open]"))) e.focus();
+}
 export function notify_state() { return typeof Notification == "undefined" ? "unsupported" : Notification.permission; }
 export function notify_ask() {
   return Notification.requestPermission().then((p) => p == "granted", () => false);
@@ -38,6 +49,7 @@ extern "C" {
     fn page_offset(ts: f64) -> f64;
     fn page_title(title: &str);
     fn page_hidden() -> bool;
+    fn page_on_visibility(on_change: &JsValue);
     fn page_close_panels();
     fn page_focus(id: &str);
     fn notify_state() -> String;
@@ -81,12 +93,20 @@ pub fn hidden() -> bool {
     page_hidden()
 }
 
-/// Closes every open panel (Escape).
+/// Calls `on_change(hidden)` whenever the page is hidden or shown, for the page's life.
+pub fn on_visibility(on_change: impl FnMut(bool) + 'static) {
+    let closure = Closure::<dyn FnMut(bool)>::new(on_change);
+    page_on_visibility(closure.as_ref());
+    closure.forget();
+}
+
+/// Closes every open panel (Escape); focus that was inside one goes to its summary.
 pub fn close_panels() {
     page_close_panels();
 }
 
-/// Moves the keyboard focus to the element with this id, if it is there.
+/// Moves the keyboard focus to the element with this id, if it is there and the
+/// person is not busy in an open panel.
 pub fn focus(id: &str) {
     page_focus(id);
 }

@@ -32,6 +32,9 @@ pub struct ChatState {
     /// The newest seq read in each room (kept across visits), which unread counts and
     /// `welcome.rooms` are measured against.
     pub seen: ReadMarks,
+    /// The page is hidden (another tab or window): the room on screen is not being read,
+    /// so its new messages count as unread until the person looks again.
+    pub away: bool,
     /// A room to show as soon as its `joined` arrives: a conversation the user opened.
     opening: Option<String>,
     next_ref: u64,
@@ -122,10 +125,12 @@ pub struct Pending {
 
 impl RoomState {
     /// Lists users not listed yet (arrivals, or a page of the member list).
+    /// A user listed already takes the name given (it may have changed).
     pub fn add_members(&mut self, users: Vec<User>) {
         for user in users {
-            if !self.members.iter().any(|m| m.id == user.id) {
-                self.members.push(user);
+            match self.members.iter_mut().find(|m| m.id == user.id) {
+                Some(known) => known.name = user.name,
+                None => self.members.push(user),
             }
         }
     }
@@ -241,7 +246,7 @@ impl ChatState {
                 }
                 let seen = self.seen.get(&room);
                 let me = self.me_in(&room).map(|u| u.id.clone());
-                let is_current = self.current.as_deref() == Some(room.as_str());
+                let is_current = self.reading(&room);
                 let state = self.rooms.entry(room.clone()).or_default();
                 // A big room lists its first members by id: the rest are paged in on request.
                 state.member_cursor = (members.len() < online as usize)
@@ -292,9 +297,13 @@ impl ChatState {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     match event {
                         SystemEvent::Join => {
-                            if !state.members.iter().any(|m| m.id == user.id) {
-                                state.members.push(user.clone());
-                                state.online += 1;
+                            match state.members.iter_mut().find(|m| m.id == user.id) {
+                                // Back under a new name (a rename reconnects).
+                                Some(known) => known.name.clone_from(&user.name),
+                                None => {
+                                    state.members.push(user.clone());
+                                    state.online += 1;
+                                }
                             }
                         }
                         SystemEvent::Leave => {
@@ -391,7 +400,7 @@ impl ChatState {
 
     fn receive(&mut self, message: Message, client_ref: Option<String>) {
         let mine = self.is_mine(&message);
-        let is_current = self.current.as_deref() == Some(message.room.as_str());
+        let is_current = self.reading(&message.room);
         if is_current {
             self.seen.insert(&message.room, message.seq);
         }
@@ -413,7 +422,14 @@ impl ChatState {
             private.open = false;
         }
         if self.current.as_deref() == Some(room) {
-            self.current = self.rooms.keys().next().cloned();
+            self.current = None;
+            // The next room on screen is read like any opened room; a phone keeps
+            // showing whichever of list and room it showed.
+            let at_list = self.at_list;
+            if let Some(next) = self.rooms.keys().next().cloned() {
+                self.open(&next);
+            }
+            self.at_list = at_list;
         }
     }
 
@@ -462,6 +478,21 @@ impl ChatState {
         }
     }
 
+    /// Whether the person is reading `room`: it is on screen and the page is not hidden.
+    fn reading(&self, room: &str) -> bool {
+        !self.away && self.current.as_deref() == Some(room)
+    }
+
+    /// The page was hidden or shown again; coming back reads the room on screen.
+    pub fn set_away(&mut self, away: bool) {
+        self.away = away;
+        if let Some(room) = self.current.clone().filter(|_| !away) {
+            let at_list = self.at_list;
+            self.open(&room);
+            self.at_list = at_list;
+        }
+    }
+
     /// Unread messages in all rooms (the document title shows it).
     pub fn unread_total(&self) -> u32 {
         self.rooms.values().map(|room| room.unread).sum()
@@ -471,7 +502,7 @@ impl ChatState {
     /// elsewhere: someone else's, in a private conversation or naming the reader.
     pub fn wants_attention(&self, message: &Message) -> bool {
         !self.is_mine(message)
-            && (self.private.contains_key(&message.room)
+            && (message.room.starts_with('~')
                 || self
                     .me_in(&message.room)
                     .is_some_and(|me| crate::rich::mentions(&message.text, &me.name)))
@@ -791,6 +822,62 @@ mod tests {
         state.open_direct(user("bob"));
         state.apply(joined("~dm.bob.me", vec![], None), 0);
         assert_eq!(state.leave("~dm.bob.me"), None, "a conversation stays");
+    }
+
+    #[test]
+    fn leaving_the_open_room_reads_the_one_shown_next() {
+        let mut state = state_in("a");
+        state.apply(joined("b", vec![], None), 0);
+        state.apply(live(message("b", 1, "bob", "x"), None), 0);
+        assert_eq!(state.unread_total(), 1);
+        state.leave("a");
+        assert_eq!(state.current.as_deref(), Some("b"));
+        assert_eq!(state.unread_total(), 0, "b is on screen now");
+    }
+
+    #[test]
+    fn while_the_page_is_hidden_the_open_room_gathers_unread_messages() {
+        let mut state = state_in("r");
+        state.set_away(true);
+        state.apply(live(message("r", 1, "bob", "while away"), None), 0);
+        state.apply(joined("r", vec![message("r", 2, "bob", "rejoined")], Some(true)), 0);
+        assert_eq!(state.unread_total(), 2);
+        assert_eq!(state.seen.get("r"), 0);
+        state.set_away(false);
+        assert_eq!(state.unread_total(), 0, "looking again reads it");
+        assert_eq!(state.seen.get("r"), 2);
+    }
+
+    #[test]
+    fn a_known_member_under_a_new_name_is_renamed() {
+        let mut state = state_in("r");
+        state.apply(system_join("bob"), 0);
+        let renamed = ServerFrame::System {
+            room: "r".into(),
+            event: SystemEvent::Join,
+            user: User {
+                id: "bob".into(),
+                name: "Robert".into(),
+            },
+            ts: 6,
+        };
+        state.apply(renamed, 0);
+        let room = &state.rooms["r"];
+        assert_eq!(room.online, 2, "the same person");
+        assert_eq!(room.members[1].name, "Robert");
+        state.apply(
+            ServerFrame::Presence {
+                room: "r".into(),
+                joined: vec![User {
+                    id: "bob".into(),
+                    name: "Bobby".into(),
+                }],
+                left: vec![],
+                online: 2,
+            },
+            0,
+        );
+        assert_eq!(state.rooms["r"].members[1].name, "Bobby");
     }
 
     #[test]

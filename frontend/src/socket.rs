@@ -268,6 +268,9 @@ async fn run_connection(
                     ServerFrame::Message { message, .. } => {
                         crate::attention::on_message(state, message);
                     }
+                    ServerFrame::Joined { room, history, .. } => {
+                        crate::attention::on_joined(state, room, history);
+                    }
                     ServerFrame::Matched { .. } => crate::telegram::haptic("success"),
                     ServerFrame::Error {
                         client_ref: Some(_),

@@ -96,7 +96,8 @@ pub fn entries(state: &ChatState, name: &str, room: &RoomState, cal: &impl Calen
         if last_day != Some(day) {
             last_day = Some(day);
             entries.push(Entry::Day {
-                key: format!("day-{day}"),
+                // With the label: after midnight "Today" becomes "Yesterday".
+                key: format!("day-{day}-{}", today - day),
                 label: match today - day {
                     0 => "Today".to_owned(),
                     1 => "Yesterday".to_owned(),
@@ -290,6 +291,6 @@ mod tests {
             .iter()
             .map(Entry::key)
             .collect();
-        assert_eq!(keys, ["day-20000", "m1/false", "m2/true"]);
+        assert_eq!(keys, ["day-20000-0", "m1/false", "m2/true"]);
     }
 }

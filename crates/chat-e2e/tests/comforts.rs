@@ -8,8 +8,8 @@ mod common;
 
 use chat_protocol::ServerFrame;
 use common::{
-    Driver, Peer, SENT_BY_ME, TempDir, TestServer, WAIT, click_text, enter, join_room, say,
-    screenshot, script, texts, wait_for_text, wait_until,
+    Driver, Peer, SENT_BY_ME, TempDir, TestServer, WAIT, before_every_page, click_text, enter,
+    join_room, say, screenshot, script, texts, wait_for_text, wait_until,
 };
 use fantoccini::{Client, Locator};
 
@@ -51,6 +51,15 @@ async fn leaving_a_room_takes_it_off_the_list_for_good() {
         "document.querySelectorAll('.rooms.joined .name').length == 0",
     )
     .await;
+    // The last room left stays left too (the stored list is then empty): after a reload
+    // the page is connected with no room joined.
+    ada.goto(&server.url()).await.unwrap();
+    wait_for_text(&ada, ".status", "Online").await;
+    wait_for_text(&ada, ".room.empty p", "Join a room to start chatting.").await;
+    assert_eq!(
+        script(&ada, "return localStorage.getItem('chat.rooms');").await,
+        ""
+    );
     ada.close().await.unwrap();
 }
 
@@ -77,6 +86,7 @@ async fn a_new_name_reaches_another_browser() {
     wait_for_text(&ada, ".profile summary", "Ada Lovelace").await;
     say(&ada, "after").await;
     wait_for_text(&bob, ".message .author", "Ada Lovelace").await;
+    wait_for_text(&bob, ".members .name", "Ada Lovelace").await;
     // And it sticks: a reload comes back under the new name.
     ada.goto(&server.url()).await.unwrap();
     wait_for_text(&ada, ".profile summary", "Ada Lovelace").await;
@@ -105,6 +115,73 @@ async fn news_in_another_room_shows_in_the_title_and_the_list_until_read() {
 
     click_text(&ada, JOINED, "news").await;
     wait_until(&ada, &format!("document.title == 'Chat' && {marked} == 0")).await;
+    ada.close().await.unwrap();
+}
+
+/// Stands in for the browser's notification service and page visibility, which headless
+/// Chromium has no screen for: every notification the page raises is recorded in
+/// `window.shown`, and `window.setHidden(bool)` hides or shows the page.
+const FAKE_DESKTOP: &str = r#"
+window.shown = [];
+window.Notification = class {
+  static permission = "default";
+  static requestPermission() { window.Notification.permission = "granted"; return Promise.resolve("granted"); }
+  constructor(title, options) { this.title = title; this.body = options.body; this.tag = options.tag; window.shown.push(this); }
+  close() {}
+};
+Object.defineProperty(document, "hidden", { get: () => window.pageHidden === true });
+window.setHidden = (hidden) => { window.pageHidden = hidden; document.dispatchEvent(new Event("visibilitychange")); };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_page_counts_and_notifies_private_messages_and_mentions() {
+    let server = TestServer::start().await;
+    let mut bob = Peer::connect(server.addr, "Bob").await;
+    bob.join("lobby").await;
+    let driver = Driver::start().await;
+    let ada = driver.browser(1280, 800).await;
+    before_every_page(&ada, FAKE_DESKTOP).await;
+    enter(&ada, &server.url(), "Ada", "lobby").await;
+    let ada_id = match bob
+        .until(|f| matches!(f, ServerFrame::System { user, .. } if user.name == "Ada"))
+        .await
+    {
+        ServerFrame::System { user, .. } => user.id,
+        _ => unreachable!("until returns the frame it matched"),
+    };
+    // Turned on in the profile panel; the browser asks once.
+    click_css(&ada, ".profile summary").await;
+    click_css(&ada, ".profile input[type=checkbox]").await;
+    wait_until(&ada, "localStorage.getItem('chat.notify') == 'on'").await;
+
+    script(&ada, "window.setHidden(true); return true;").await;
+    bob.say("lobby", "just chatting").await;
+    bob.say("lobby", "@Ada have a look").await;
+    // The open room is not being read while the page is hidden.
+    wait_until(&ada, "document.title == '(2) Chat'").await;
+    // In order: the plain message came first and raised nothing.
+    assert_eq!(
+        script(&ada, "return window.shown.map(n => [n.title, n.body, n.tag]);").await,
+        serde_json::json!([["Bob in lobby", "@Ada have a look", "lobby"]])
+    );
+
+    bob.send(&chat_protocol::ClientFrame::Dm {
+        to: ada_id,
+        text: "psst".into(),
+        client_ref: None,
+    })
+    .await;
+    wait_until(&ada, "window.shown.length == 2").await;
+    assert_eq!(
+        script(&ada, "return [window.shown[1].title, window.shown[1].body];").await,
+        serde_json::json!(["Bob", "psst"])
+    );
+    // A click opens the conversation; looking again reads it.
+    script(&ada, "window.shown[1].onclick(); window.setHidden(false); return true;").await;
+    wait_for_text(&ada, ".room-title", "Bob").await;
+    wait_until(&ada, "document.title == '(2) Chat'").await;
+    click_text(&ada, JOINED, "lobby").await;
+    wait_until(&ada, "document.title == 'Chat'").await;
     ada.close().await.unwrap();
 }
 
@@ -257,8 +334,10 @@ async fn alt_arrows_switch_rooms_and_escape_closes_panels() {
     let driver = Driver::start().await;
     let ada = driver.browser(1280, 800).await;
     enter(&ada, &server.url(), "Ada", "aa").await;
-    join_room(&ada, "bb").await;
-    wait_for_text(&ada, ".room-title", "bb").await;
+    for room in ["bb", "cc"] {
+        join_room(&ada, room).await;
+        wait_for_text(&ada, ".room-title", room).await;
+    }
     // A room that opens puts the cursor in its composer.
     wait_until(
         &ada,
@@ -266,24 +345,17 @@ async fn alt_arrows_switch_rooms_and_escape_closes_panels() {
     )
     .await;
 
+    // From "cc": down wraps to "aa", down again "bb", up back to "aa".
     // U+E00A is Alt (held until U+E000 releases it), U+E015 Down, U+E013 Up.
-    let composer = ada.find(Locator::Css("#message")).await.unwrap();
-    composer
-        .send_keys("\u{E00A}\u{E015}\u{E000}")
-        .await
-        .unwrap();
-    wait_for_text(&ada, ".room-title", "aa").await;
-    wait_until(
-        &ada,
-        "document.activeElement && document.activeElement.id == 'message'",
-    )
-    .await;
-    let composer = ada.find(Locator::Css("#message")).await.unwrap();
-    composer
-        .send_keys("\u{E00A}\u{E013}\u{E000}")
-        .await
-        .unwrap();
-    wait_for_text(&ada, ".room-title", "bb").await;
+    for (key, room) in [("\u{E015}", "aa"), ("\u{E015}", "bb"), ("\u{E013}", "aa")] {
+        let composer = ada.find(Locator::Css("#message")).await.unwrap();
+        composer
+            .send_keys(&format!("\u{E00A}{key}\u{E000}"))
+            .await
+            .unwrap();
+        wait_for_text(&ada, ".room-title", room).await;
+        wait_until(&ada, "document.activeElement && document.activeElement.id == 'message'").await;
+    }
 
     click_css(&ada, ".profile summary").await;
     wait_until(&ada, "document.querySelector('.profile').open").await;

@@ -29,9 +29,11 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
         }
     };
     // The mentions the draft can become: names of the others here.
+    // A memo: the list is drawn again only when the names it offers change, not on every
+    // frame (a suggestion being clicked or focused stays).
     let offered = {
         let room = room.clone();
-        move || {
+        Memo::new(move |_| {
             draft.with(|draft| {
                 state.with(|s| {
                     let me = s.me_in(&room).map(|u| &u.id);
@@ -48,14 +50,14 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
                         .collect::<Vec<_>>()
                 })
             })
-        }
+        })
     };
     let take = move |name: &str| {
         draft.update(|d| *d = complete(d, name));
         crate::browser::focus("message");
     };
     let on_keydown = {
-        let (send, offered) = (send.clone(), offered.clone());
+        let send = send.clone();
         move |ev: leptos::ev::KeyboardEvent| {
             let key = ev.key();
             if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
@@ -63,10 +65,10 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
                 send();
             } else if key == "Tab"
                 && !ev.shift_key()
-                && let Some(first) = offered().first()
+                && let Some(first) = offered.with_untracked(|names| names.first().cloned())
             {
                 ev.prevent_default();
-                take(first);
+                take(&first);
             }
         }
     };
@@ -85,7 +87,7 @@ pub fn Composer(state: RwSignal<ChatState>, room: String, closed: Signal<bool>) 
     request_animation_frame(|| crate::browser::focus("message"));
     view! {
         {move || {
-            let names = offered();
+            let names = offered.get();
             (!names.is_empty()).then(|| view! {
                 <ul class="suggest" aria-label="Mention someone">
                     {names.into_iter().map(|name| view! {

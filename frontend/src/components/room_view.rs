@@ -222,7 +222,7 @@ pub fn RoomView(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView
                             // each distinct view type, not for each row.
                             let row = Row::of(entry);
                             view! {
-                                <div class=row.class role=row.role>
+                                <div class=row.class>
                                     {row.head.map(|(author, direct, time)| view! {
                                         <div class="meta">
                                             {author.map(|author| view! {
@@ -317,7 +317,6 @@ fn room_of(s: &ChatState) -> Option<&RoomState> {
 /// A timeline entry as the row that shows it.
 struct Row {
     class: String,
-    role: Option<&'static str>,
     /// Who wrote it (unless grouped under the previous one), whether they can be written
     /// to privately, and when.
     head: Option<(Option<User>, bool, String)>,
@@ -330,16 +329,12 @@ impl Row {
     fn of(entry: Entry) -> Row {
         let plain = |class: &str, text| Row {
             class: class.to_owned(),
-            role: None,
             head: None,
             text,
             sending: None,
         };
         match entry {
-            Entry::Day { label, .. } => Row {
-                role: Some("separator"),
-                ..plain("day", label)
-            },
+            Entry::Day { label, .. } => plain("day", label),
             Entry::Notice { text, .. } => plain("notice", text),
             Entry::Message {
                 author,
