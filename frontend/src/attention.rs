@@ -38,8 +38,14 @@ pub fn on_joined(state: RwSignal<ChatState>, room: &str, history: &[Message]) {
     let unread = state.with_untracked(|s| {
         let new = !s.rooms.contains_key(room) && room.starts_with('~');
         let seen = s.seen.get(room);
-        new.then(|| history.iter().rev().find(|m| m.seq > seen && !s.is_mine(m)).cloned())
-            .flatten()
+        new.then(|| {
+            history
+                .iter()
+                .rev()
+                .find(|m| m.seq > seen && !s.is_mine(m))
+                .cloned()
+        })
+        .flatten()
     });
     if let Some(message) = unread {
         notify(state, &message);

@@ -32,7 +32,9 @@ export function page_focus(id) {
   const e = document.getElementById(id), a = document.activeElement;
   if (e && !(a && a.closest("details[open]"))) e.focus();
 }
-export function notify_state() { return typeof Notification == "undefined" ? "unsupported" : Notification.permission; }
+export function notify_state() {
+  return typeof Notification == "undefined" ? 0 : Notification.permission == "granted" ? 2 : 1;
+}
 export function notify_ask() {
   return Notification.requestPermission().then((p) => p == "granted", () => false);
 }
@@ -52,7 +54,8 @@ extern "C" {
     fn page_on_visibility(on_change: &JsValue);
     fn page_close_panels();
     fn page_focus(id: &str);
-    fn notify_state() -> String;
+    /// 0: no notifications in this browser; 1: not allowed (yet); 2: allowed.
+    fn notify_state() -> u32;
     fn notify_ask() -> js_sys::Promise;
     fn notify(title: &str, body: &str, tag: &str, onclick: &JsValue);
 }
@@ -113,12 +116,12 @@ pub fn focus(id: &str) {
 
 /// Whether this browser can show desktop notifications at all.
 pub fn can_notify() -> bool {
-    notify_state() != "unsupported"
+    notify_state() > 0
 }
 
 /// Whether the person has allowed them.
 pub fn notifications_allowed() -> bool {
-    notify_state() == "granted"
+    notify_state() == 2
 }
 
 /// Asks the browser for permission (it asks the person); whether it was given.

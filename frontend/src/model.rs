@@ -422,14 +422,8 @@ impl ChatState {
             private.open = false;
         }
         if self.current.as_deref() == Some(room) {
-            self.current = None;
-            // The next room on screen is read like any opened room; a phone keeps
-            // showing whichever of list and room it showed.
-            let at_list = self.at_list;
-            if let Some(next) = self.rooms.keys().next().cloned() {
-                self.open(&next);
-            }
-            self.at_list = at_list;
+            self.current = self.rooms.keys().next().cloned();
+            self.read_current();
         }
     }
 
@@ -486,10 +480,19 @@ impl ChatState {
     /// The page was hidden or shown again; coming back reads the room on screen.
     pub fn set_away(&mut self, away: bool) {
         self.away = away;
-        if let Some(room) = self.current.clone().filter(|_| !away) {
-            let at_list = self.at_list;
-            self.open(&room);
-            self.at_list = at_list;
+        if !away {
+            self.read_current();
+        }
+    }
+
+    /// The room on screen is read (unless the page is hidden): its count cleared, its
+    /// newest message marked seen.
+    fn read_current(&mut self) {
+        if let Some(room) = self.current.as_ref().filter(|_| !self.away)
+            && let Some(state) = self.rooms.get_mut(room)
+        {
+            state.unread = 0;
+            self.seen.insert(room, state.last_seq());
         }
     }
 
@@ -583,11 +586,12 @@ impl ChatState {
 
     /// Shows a room and clears its unread count.
     pub fn open(&mut self, room: &str) {
-        if let Some(state) = self.rooms.get_mut(room) {
-            state.unread = 0;
-            self.seen.insert(room, state.last_seq());
+        if self.rooms.contains_key(room) {
             self.current = Some(room.to_owned());
             self.at_list = false;
+            let away = std::mem::take(&mut self.away);
+            self.read_current();
+            self.away = away;
         }
     }
 
@@ -840,7 +844,10 @@ mod tests {
         let mut state = state_in("r");
         state.set_away(true);
         state.apply(live(message("r", 1, "bob", "while away"), None), 0);
-        state.apply(joined("r", vec![message("r", 2, "bob", "rejoined")], Some(true)), 0);
+        state.apply(
+            joined("r", vec![message("r", 2, "bob", "rejoined")], Some(true)),
+            0,
+        );
         assert_eq!(state.unread_total(), 2);
         assert_eq!(state.seen.get("r"), 0);
         state.set_away(false);

@@ -161,7 +161,11 @@ async fn a_hidden_page_counts_and_notifies_private_messages_and_mentions() {
     wait_until(&ada, "document.title == '(2) Chat'").await;
     // In order: the plain message came first and raised nothing.
     assert_eq!(
-        script(&ada, "return window.shown.map(n => [n.title, n.body, n.tag]);").await,
+        script(
+            &ada,
+            "return window.shown.map(n => [n.title, n.body, n.tag]);"
+        )
+        .await,
         serde_json::json!([["Bob in lobby", "@Ada have a look", "lobby"]])
     );
 
@@ -173,11 +177,19 @@ async fn a_hidden_page_counts_and_notifies_private_messages_and_mentions() {
     .await;
     wait_until(&ada, "window.shown.length == 2").await;
     assert_eq!(
-        script(&ada, "return [window.shown[1].title, window.shown[1].body];").await,
+        script(
+            &ada,
+            "return [window.shown[1].title, window.shown[1].body];"
+        )
+        .await,
         serde_json::json!(["Bob", "psst"])
     );
     // A click opens the conversation; looking again reads it.
-    script(&ada, "window.shown[1].onclick(); window.setHidden(false); return true;").await;
+    script(
+        &ada,
+        "window.shown[1].onclick(); window.setHidden(false); return true;",
+    )
+    .await;
     wait_for_text(&ada, ".room-title", "Bob").await;
     wait_until(&ada, "document.title == '(2) Chat'").await;
     click_text(&ada, JOINED, "lobby").await;
@@ -354,7 +366,11 @@ async fn alt_arrows_switch_rooms_and_escape_closes_panels() {
             .await
             .unwrap();
         wait_for_text(&ada, ".room-title", room).await;
-        wait_until(&ada, "document.activeElement && document.activeElement.id == 'message'").await;
+        wait_until(
+            &ada,
+            "document.activeElement && document.activeElement.id == 'message'",
+        )
+        .await;
     }
 
     click_css(&ada, ".profile summary").await;

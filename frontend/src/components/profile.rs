@@ -42,7 +42,7 @@ pub fn Profile(state: RwSignal<ChatState>) -> impl IntoView {
                             id="rename"
                             autocomplete="nickname"
                             maxlength="32"
-                            placeholder=name
+                            placeholder="a new name"
                             prop:value=move || draft.get()
                             on:input=move |ev| draft.set(event_target_value(&ev))
                         />

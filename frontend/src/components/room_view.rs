@@ -316,7 +316,7 @@ fn room_of(s: &ChatState) -> Option<&RoomState> {
 
 /// A timeline entry as the row that shows it.
 struct Row {
-    class: String,
+    class: &'static str,
     /// Who wrote it (unless grouped under the previous one), whether they can be written
     /// to privately, and when.
     head: Option<(Option<User>, bool, String)>,
@@ -327,8 +327,8 @@ struct Row {
 
 impl Row {
     fn of(entry: Entry) -> Row {
-        let plain = |class: &str, text| Row {
-            class: class.to_owned(),
+        let plain = |class, text| Row {
+            class,
             head: None,
             text,
             sending: None,
@@ -345,11 +345,12 @@ impl Row {
                 grouped,
                 ..
             } => Row {
-                class: format!(
-                    "message{}{}",
-                    if mine { " mine" } else { "" },
-                    if grouped { " grouped" } else { "" }
-                ),
+                class: match (mine, grouped) {
+                    (false, false) => "message",
+                    (false, true) => "message grouped",
+                    (true, false) => "message mine",
+                    (true, true) => "message mine grouped",
+                },
                 head: Some(((!grouped).then_some(author), direct, time)),
                 ..plain("", text)
             },
@@ -358,10 +359,11 @@ impl Row {
                 text,
                 failed,
             } => Row {
-                class: format!(
-                    "message mine pending{}",
-                    if failed.is_some() { " failed" } else { "" }
-                ),
+                class: if failed.is_some() {
+                    "message mine pending failed"
+                } else {
+                    "message mine pending"
+                },
                 sending: Some((client_ref, failed)),
                 ..plain("", text)
             },

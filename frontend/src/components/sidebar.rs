@@ -115,7 +115,6 @@ pub fn Sidebar(state: RwSignal<ChatState>, now: RwSignal<i64>) -> impl IntoView 
                             <button
                                 class="leave"
                                 aria-label=format!("Leave {title}")
-                                title="Leave"
                                 on:click={
                                     let room = room.clone();
                                     move |_| leaver.with_value(|o| leave_room(state, o, &room))
