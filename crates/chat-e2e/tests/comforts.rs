@@ -447,29 +447,13 @@ async fn assert_accessible(browser: &Client, screen: &str) {
 
 /// Makes the page prefer the dark colour scheme (DevTools' media emulation).
 async fn emulate_dark(browser: &Client) {
-    #[derive(Debug)]
-    struct Emulate;
-    impl fantoccini::wd::WebDriverCompatibleCommand for Emulate {
-        fn endpoint(
-            &self,
-            base: &url::Url,
-            session: Option<&str>,
-        ) -> Result<url::Url, url::ParseError> {
-            base.join(&format!(
-                "session/{}/goog/cdp/execute",
-                session.unwrap_or("")
-            ))
-        }
-
-        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-            let body = serde_json::json!({
-                "cmd": "Emulation.setEmulatedMedia",
-                "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
-            });
-            (http::Method::POST, Some(body.to_string()))
-        }
-    }
-    browser.issue_cmd(Emulate).await.unwrap();
+    let dark = serde_json::json!({"name": "prefers-color-scheme", "value": "dark"});
+    common::devtools(
+        browser,
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"features": [dark]}),
+    )
+    .await;
 }
 
 /// Clicks the first element matching `css`, once there is one.

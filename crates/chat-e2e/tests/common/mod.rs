@@ -475,12 +475,22 @@ pub async fn click_text(browser: &Client, css: &str, text: &str) {
 }
 
 /// Makes every page this browser opens from now on run `js` before its own scripts
-/// (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`, through chromedriver):
-/// how a test stands in for what a host puts into the page, such as Telegram's bridge.
+/// (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`): how a test stands in for
+/// what a host puts into the page, such as Telegram's bridge.
 pub async fn before_every_page(browser: &Client, js: &str) {
+    devtools(
+        browser,
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({"source": js}),
+    )
+    .await;
+}
+
+/// Runs one Chrome DevTools command in this browser, through chromedriver.
+pub async fn devtools(browser: &Client, cmd: &str, params: serde_json::Value) {
     #[derive(Debug)]
-    struct AddScript(String);
-    impl fantoccini::wd::WebDriverCompatibleCommand for AddScript {
+    struct Devtools(serde_json::Value);
+    impl fantoccini::wd::WebDriverCompatibleCommand for Devtools {
         fn endpoint(
             &self,
             base: &url::Url,
@@ -493,14 +503,11 @@ pub async fn before_every_page(browser: &Client, js: &str) {
         }
 
         fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-            let body = serde_json::json!({
-                "cmd": "Page.addScriptToEvaluateOnNewDocument",
-                "params": {"source": self.0},
-            });
-            (http::Method::POST, Some(body.to_string()))
+            (http::Method::POST, Some(self.0.to_string()))
         }
     }
-    browser.issue_cmd(AddScript(js.to_owned())).await.unwrap();
+    let body = serde_json::json!({"cmd": cmd, "params": params});
+    browser.issue_cmd(Devtools(body)).await.unwrap();
 }
 
 /// Waits until `js` (an expression) is true in the page.
