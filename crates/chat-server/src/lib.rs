@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod deferred_flush;
 pub mod edge;
 pub mod healthcheck;
 pub mod http;

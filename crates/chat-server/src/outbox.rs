@@ -125,6 +125,9 @@ struct WriteState {
     /// the queue. Nobody else polls the socket meanwhile (the task's waker is registered
     /// there and must not be replaced).
     blocked: bool,
+    /// What is queued waits for a [`DeferredFlush`](crate::deferred_flush::DeferredFlush)
+    /// and nobody else owes a write: the next frame that may not wait writes it too.
+    deferred: bool,
 }
 
 impl WriteState {
@@ -251,6 +254,7 @@ impl Outbox {
                     queued_bytes: 0,
                     front_started: false,
                     blocked: false,
+                    deferred: false,
                 }),
                 task: AtomicWaker::new(),
                 limit_bytes,
@@ -272,6 +276,33 @@ impl Outbox {
     /// [`Outbox::flush`] once it has queued what it has for this connection; false means
     /// someone else will write it (an earlier caller, or the connection's own task).
     pub fn enqueue(&self, frame: Bytes) -> Result<bool, Closing> {
+        let mut state = self.queue_frame(frame)?;
+        // Frames that were waiting for a deferred flush go out with this one.
+        let owed = state.queue.len() == 1 || state.deferred;
+        state.deferred = false;
+        Ok(owed && !state.blocked)
+    }
+
+    /// Queues a frame that may wait a little (an arrival or departure notice), so that
+    /// a burst of them leaves in one write. True means the caller must hand the outbox
+    /// to a [`DeferredFlush`](crate::deferred_flush::DeferredFlush); false means a write
+    /// is owed already (by a flush to come, the connection's task, or a deferred flush).
+    ///
+    /// Why: in a storm of arrivals every member of a small room gets a notice per
+    /// arrival, tens of milliseconds apart, and one socket write each was most of the
+    /// server's work. The frames and their order are unchanged; only the write waits.
+    pub fn enqueue_deferred(&self, frame: Bytes) -> Result<bool, Closing> {
+        let mut state = self.queue_frame(frame)?;
+        let first = state.queue.len() == 1 && !state.blocked;
+        if first {
+            state.deferred = true;
+        }
+        Ok(first)
+    }
+
+    /// Appends a frame to the queue under the byte limit; the lock stays held for the
+    /// caller to decide who writes.
+    fn queue_frame(&self, frame: Bytes) -> Result<MutexGuard<'_, WriteState>, Closing> {
         let mut state = self.shared.state();
         // Checked under the lock: once the task has queued its close frame, nothing may
         // follow it.
@@ -286,10 +317,9 @@ impl Outbox {
             self.close(CloseReason::SlowConsumer);
             return Err(Closing);
         }
-        let first = state.queue.is_empty();
         state.queue.push_back(frame);
         state.queued_bytes += len;
-        Ok(first && !state.blocked)
+        Ok(state)
     }
 
     /// Writes what is queued, without waiting: whatever the socket does not take now is
@@ -304,6 +334,7 @@ impl Outbox {
 
     fn flush_within_budget(&self) {
         let mut state = self.shared.state();
+        state.deferred = false;
         if state.blocked || state.queue.is_empty() {
             return;
         }

@@ -11,6 +11,7 @@ mod sequence;
 mod tail;
 
 use crate::clock::now_ms;
+use crate::deferred_flush::{DeferredFlush, NOTICE_WINDOW};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, flush_all};
 use crate::outgoing::encode;
@@ -85,6 +86,9 @@ pub struct Hub {
     in_flight: Mutex<HashMap<String, u32>>,
     /// Online users above which a room is big (`--big-room-threshold`).
     big_room: usize,
+    /// Where `system` notices of small rooms wait to share a write (see
+    /// [`DeferredFlush`]). Locked after `rooms`.
+    notices: DeferredFlush,
     metrics: Arc<Metrics>,
 }
 
@@ -126,6 +130,7 @@ impl Hub {
             shared_presence: OnceLock::new(),
             in_flight: Mutex::new(HashMap::new()),
             big_room,
+            notices: DeferredFlush::new(NOTICE_WINDOW),
             metrics,
         }
     }
@@ -233,20 +238,6 @@ impl Hub {
         user: &User,
         outbox: &Outbox,
     ) -> Subscribed {
-        let mut dirty = Vec::new();
-        let subscribed = self.subscribe_locked(room_name, conn, user, outbox, &mut dirty);
-        flush_all(dirty);
-        subscribed
-    }
-
-    fn subscribe_locked(
-        &self,
-        room_name: &str,
-        conn: ConnId,
-        user: &User,
-        outbox: &Outbox,
-        dirty: &mut Vec<Outbox>,
-    ) -> Subscribed {
         let mut rooms = self.lock();
         let new_room = !rooms.contains_key(room_name);
         let room = rooms.entry(room_name.to_owned()).or_default();
@@ -255,7 +246,7 @@ impl Hub {
         }
         let first_tab = room.add_member(user);
         if first_tab && self.announces_itself(room_name) {
-            self.presence_locked(room_name, room, SystemEvent::Join, user, None, dirty);
+            self.presence_locked(room_name, room, SystemEvent::Join, user, None);
         }
         room.subscribers
             .insert(conn, Subscriber::pending(user.id.clone(), outbox.clone()));
@@ -336,18 +327,6 @@ impl Hub {
     /// Unsubscribes a connection. A user's last connection leaving announces their
     /// departure to the others. `None` when the connection was not subscribed.
     pub fn unsubscribe(&self, room_name: &str, conn: ConnId) -> Option<Unsubscribed> {
-        let mut dirty = Vec::new();
-        let unsubscribed = self.unsubscribe_locked(room_name, conn, &mut dirty);
-        flush_all(dirty);
-        unsubscribed
-    }
-
-    fn unsubscribe_locked(
-        &self,
-        room_name: &str,
-        conn: ConnId,
-        dirty: &mut Vec<Outbox>,
-    ) -> Option<Unsubscribed> {
         let mut rooms = self.lock();
         let room = rooms.get_mut(room_name)?;
         let subscriber = room.subscribers.remove(&conn)?;
@@ -357,7 +336,7 @@ impl Hub {
             .as_ref()
             .filter(|_| self.announces_itself(room_name))
         {
-            self.presence_locked(room_name, room, SystemEvent::Leave, user, None, dirty);
+            self.presence_locked(room_name, room, SystemEvent::Leave, user, None);
         }
         let room_gone = room.subscribers.is_empty();
         if room_gone {
@@ -415,11 +394,9 @@ impl Hub {
         user: &User,
         online_anywhere: Option<u32>,
     ) {
-        let mut dirty = Vec::new();
         if let Some(room) = self.lock().get_mut(room_name) {
-            self.presence_locked(room_name, room, event, user, online_anywhere, &mut dirty);
+            self.presence_locked(room_name, room, event, user, online_anywhere);
         }
-        flush_all(dirty);
     }
 
     fn presence_locked(
@@ -429,7 +406,6 @@ impl Hub {
         event: SystemEvent,
         user: &User,
         online_anywhere: Option<u32>,
-        dirty: &mut Vec<Outbox>,
     ) {
         let online = online_anywhere.map_or(room.members.len(), |n| n as usize);
         // The count with the user still (or already) there: a room of 101 is big for
@@ -449,7 +425,9 @@ impl Hub {
             user: user.clone(),
             ts: now_ms(),
         });
-        room.broadcast(&notice, None, |s| s.user_id != user.id, dirty);
+        let mut waiting = Vec::new();
+        room.broadcast_deferred(&notice, |s| s.user_id != user.id, &mut waiting);
+        self.notices.defer(waiting);
     }
 
     /// Sends every room's pending arrivals and departures as one `presence` frame to
@@ -648,5 +626,40 @@ mod tests {
             "an empty hub keeps room for {} rooms",
             hub.lock().capacity()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_rooms_arrival_notices_share_one_write_per_member() {
+        use tokio::io::AsyncReadExt;
+        let hub = Hub::new(Arc::new(Metrics::default()), 100);
+        let (socket, mut peer) = tokio::io::duplex(1 << 20);
+        let watcher = Outbox::new(Box::pin(socket), 1 << 20);
+        let ada = User {
+            id: "u_ada".into(),
+            name: "Ada".into(),
+        };
+        hub.subscribe("lobby", 1, &ada, &watcher);
+        hub.complete_join("lobby", 1, JoinReply::default(), 0);
+        // `joined` was written at once; take it out of the pipe.
+        let mut joined = vec![0; 4096];
+        assert!(peer.read(&mut joined).await.expect("joined") > 0);
+        assert_eq!(watcher.queued_bytes(), 0);
+        let (other, _other_peer) = tokio::io::duplex(1 << 20);
+        let other = Outbox::new(Box::pin(other), 1 << 20);
+        for i in 0..3u64 {
+            let user = User {
+                id: format!("u_{i}"),
+                name: format!("N{i}"),
+            };
+            hub.subscribe("lobby", 10 + i, &user, &other);
+        }
+        let waiting = watcher.queued_bytes();
+        assert!(waiting > 0, "three notices wait for the window");
+        let start = tokio::time::Instant::now();
+        let mut notices = vec![0; waiting];
+        peer.read_exact(&mut notices).await.expect("notices");
+        assert_eq!(start.elapsed(), NOTICE_WINDOW);
+        let text = String::from_utf8_lossy(&notices);
+        assert_eq!(text.matches(r#""type":"system""#).count(), 3, "{text}");
     }
 }

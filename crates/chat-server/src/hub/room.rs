@@ -55,6 +55,19 @@ impl Subscriber {
         must_flush.then(|| self.outbox.clone())
     }
 
+    /// Queues a frame that may wait for a deferred flush (a notice), noting in
+    /// `waiting` an outbox that must be handed to one.
+    fn offer_deferred(&mut self, frame: &Bytes, waiting: &mut Vec<Outbox>) {
+        match &mut self.held {
+            Some(held) => held.push((None, frame.clone())),
+            None => {
+                if self.outbox.enqueue_deferred(frame.clone()) == Ok(true) {
+                    waiting.push(self.outbox.clone());
+                }
+            }
+        }
+    }
+
     /// Queues the frame, noting in `dirty` an outbox that now has something to write.
     fn offer(&mut self, seq: Option<u64>, frame: &Bytes, dirty: &mut Vec<Outbox>) {
         if seq.is_some_and(|seq| seq <= self.covered) {
@@ -163,6 +176,21 @@ impl Room {
         for subscriber in self.subscribers.values_mut() {
             if include(subscriber) {
                 subscriber.offer(seq, frame, dirty);
+            }
+        }
+    }
+
+    /// Like [`Room::broadcast`] for a frame without a message that may wait to share a
+    /// write with others (a `system` notice); `waiting` gets the outboxes to defer.
+    pub fn broadcast_deferred(
+        &mut self,
+        frame: &Bytes,
+        include: impl Fn(&Subscriber) -> bool,
+        waiting: &mut Vec<Outbox>,
+    ) {
+        for subscriber in self.subscribers.values_mut() {
+            if include(subscriber) {
+                subscriber.offer_deferred(frame, waiting);
             }
         }
     }

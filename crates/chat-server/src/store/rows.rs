@@ -133,6 +133,38 @@ pub fn rooms_in_batch(batch: &[NewMessage]) -> Vec<(&str, i64)> {
     rooms
 }
 
+/// Each message's place among the batch's messages of its room, from 1, in batch
+/// order: its seq is the room's last seq before the batch plus this.
+pub fn places_in_rooms(batch: &[NewMessage]) -> Vec<i64> {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    batch
+        .iter()
+        .map(|message| {
+            let count = counts.entry(&message.room).or_insert(0);
+            *count += 1;
+            *count
+        })
+        .collect()
+}
+
+/// The seqs a batch was given, from each room's last seq before it (rooms that had
+/// none start after 0).
+pub fn seqs_after(
+    batch: &[NewMessage],
+    last_before: &HashMap<String, i64>,
+) -> Result<Vec<i64>, StoreError> {
+    batch
+        .iter()
+        .zip(places_in_rooms(batch))
+        .map(|(message, place)| {
+            let last = last_before.get(&message.room).ok_or_else(|| {
+                StoreError::Failed(format!("room {:?} was not counted", message.room))
+            })?;
+            Ok(last + place)
+        })
+        .collect()
+}
+
 /// Classifies a database error: connection trouble is "unavailable", the rest "failed".
 pub fn store_error(err: sqlx::Error) -> StoreError {
     match err {
@@ -286,4 +318,39 @@ impl TryFrom<ReportRow> for Report {
 pub fn transcript_column(report: &Report) -> Result<String, StoreError> {
     serde_json::to_string(&report.transcript)
         .map_err(|err| StoreError::Failed(format!("transcript: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room: &str) -> NewMessage {
+        NewMessage {
+            room: room.to_owned(),
+            id: String::new(),
+            from: User {
+                id: "u".to_owned(),
+                name: "U".to_owned(),
+            },
+            text: "hi".to_owned(),
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn each_room_counts_its_own_messages_in_batch_order() {
+        let batch = [message("a"), message("b"), message("a"), message("a")];
+        assert_eq!(places_in_rooms(&batch), [1, 1, 2, 3]);
+        let last_before = HashMap::from([("a".to_owned(), 10), ("b".to_owned(), 0)]);
+        assert_eq!(
+            seqs_after(&batch, &last_before).expect("counted"),
+            [11, 1, 12, 13]
+        );
+    }
+
+    #[test]
+    fn a_room_the_database_did_not_count_is_an_error_not_a_guess() {
+        let batch = [message("a")];
+        assert!(seqs_after(&batch, &HashMap::new()).is_err());
+    }
 }

@@ -3,22 +3,23 @@
 //! Only the journal appends, one batch at a time, so seqs are assigned here from the
 //! `rooms` table inside the batch's transaction; `BEGIN IMMEDIATE` takes the write lock
 //! up front so a concurrent session write waits instead of failing the batch. A batch
-//! costs a fixed handful of statements however many rooms it touches.
+//! costs a fixed handful of statements however many rooms it touches, all sent to
+//! SQLite's thread in one call.
 
 use super::rows::{self, MessageRow};
-use super::{Batch, NewSession, Page, RoomStat, Store, StoreError, StoredSession};
+use super::{Batch, NewMessage, NewSession, Page, RoomStat, Store, StoreError, StoredSession};
 use async_trait::async_trait;
 use chat_protocol::{Message, User};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// Most bound parameters SQLite takes in one statement.
 const MAX_BINDS: usize = 32766;
-/// Bound parameters per message row.
-const COLUMNS: usize = 7;
+/// Bound parameters per message row (its seq is the room's last plus its place).
+const COLUMNS: usize = 9;
 const ROWS_PER_INSERT: usize = MAX_BINDS / COLUMNS;
 
 /// History and sessions in an SQLite database file.
@@ -56,65 +57,43 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn append_batch(&self, batch: Batch) -> Result<Vec<Message>, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if !batch.sessions.is_empty() {
-            insert_sessions(&mut tx, &batch.sessions).await?;
-        }
-        let batch = batch.messages;
-        if batch.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let rooms = rows::rooms_in_batch(&batch);
-        let mut next_seq: HashMap<String, i64> = HashMap::with_capacity(rooms.len());
-        for chunk in rooms.chunks(MAX_BINDS) {
-            let mut select =
-                QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM rooms WHERE name IN (");
-            let mut names = select.separated(", ");
-            for (room, _) in chunk {
-                names.push_bind(*room);
+        let Batch { sessions, messages } = batch;
+        let rooms = rows::rooms_in_batch(&messages);
+        let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        push_sessions(&mut sql, &sessions);
+        push_messages(&mut sql, &messages);
+        push_room_counts(&mut sql, &rooms, messages.last().map_or(0, |m| m.ts));
+        sql.push("COMMIT");
+        // The whole batch is one call on SQLite's thread: a commit that took a round
+        // trip per statement waited for the processor at each of them behind a storm
+        // of connecting clients (see BENCHMARKS.md, "Reconnect storm").
+        let mut conn = self.writer.acquire().await?;
+        let found = sql.build().persistent(false).fetch_all(&mut *conn).await;
+        let found: Vec<(String, i64)> = match found {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?,
+            Err(err) => {
+                // A statement failed and COMMIT never ran: undo what did. When the
+                // failure was BEGIN itself there is nothing to undo, and this fails too.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(err.into());
             }
-            select.push(")");
-            let found: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
-            next_seq.extend(found.into_iter().map(|(room, last)| (room, last + 1)));
-        }
-        let seqs = rows::assign_seqs(&batch, &mut next_seq);
-        for (chunk, chunk_seqs) in batch
-            .chunks(ROWS_PER_INSERT)
-            .zip(seqs.chunks(ROWS_PER_INSERT))
-        {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (room, seq, id, user_id, user_name, text, ts) ",
-            );
-            insert.push_values(chunk.iter().zip(chunk_seqs), |mut row, (m, seq)| {
-                row.push_bind(&m.room)
-                    .push_bind(*seq)
-                    .push_bind(&m.id)
-                    .push_bind(&m.from.id)
-                    .push_bind(&m.from.name)
-                    .push_bind(&m.text)
-                    .push_bind(m.ts);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        let last_ts = batch.last().map_or(0, |m| m.ts);
-        let updates: Vec<(&String, i64)> = next_seq
-            .iter()
-            .map(|(room, next)| (room, next - 1))
+        };
+        // The rooms' new last seqs, less what this batch added, are where it started.
+        let last_before: HashMap<String, i64> = found
+            .into_iter()
+            .map(|(room, last)| {
+                let added = rooms
+                    .iter()
+                    .find(|(r, _)| *r == room)
+                    .map_or(0, |(_, n)| *n);
+                (room, last - added)
+            })
             .collect();
-        for chunk in updates.chunks(MAX_BINDS / 3) {
-            let mut upsert =
-                QueryBuilder::<Sqlite>::new("INSERT INTO rooms (name, last_seq, last_ts) ");
-            upsert.push_values(chunk, |mut row, (room, last_seq)| {
-                row.push_bind(*room).push_bind(*last_seq).push_bind(last_ts);
-            });
-            upsert.push(
-                " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
-            );
-            upsert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(rows::stored_batch(batch, seqs))
+        let seqs = rows::seqs_after(&messages, &last_before)?;
+        Ok(rows::stored_batch(messages, seqs))
     }
 
     async fn since(
@@ -239,39 +218,172 @@ impl Store for SqliteStore {
     }
 }
 
-/// Writes new sessions and their users, a few statements for the whole batch.
-async fn insert_sessions(
-    conn: &mut SqliteConnection,
-    sessions: &[NewSession],
-) -> Result<(), StoreError> {
+/// Appends the statements that write new sessions and their users.
+fn push_sessions(sql: &mut QueryBuilder<Sqlite>, sessions: &[NewSession]) {
     let now = crate::clock::now_ms();
     let (sessions, users) = rows::unique_sessions(sessions);
     for chunk in sessions.chunks(MAX_BINDS / 4) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO sessions (token, user_id, user_name, updated_ms) ",
-        );
-        insert.push_values(chunk, |mut row, session| {
-            row.push_bind(&session.token)
-                .push_bind(&session.user.id)
-                .push_bind(&session.user.name)
+        sql.push("INSERT INTO sessions (token, user_id, user_name, updated_ms) ");
+        sql.push_values(chunk, |mut row, session| {
+            row.push_bind(session.token.clone())
+                .push_bind(session.user.id.clone())
+                .push_bind(session.user.name.clone())
                 .push_bind(now);
         });
-        insert.push(
-            " ON CONFLICT (token) DO UPDATE SET user_name = excluded.user_name, updated_ms = excluded.updated_ms",
+        sql.push(
+            " ON CONFLICT (token) DO UPDATE SET user_name = excluded.user_name, updated_ms = excluded.updated_ms; ",
         );
-        insert.build().execute(&mut *conn).await?;
     }
     for chunk in users.chunks(MAX_BINDS / 3) {
-        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO users (id, name, updated_ms) ");
-        insert.push_values(chunk, |mut row, user| {
-            row.push_bind(&user.id).push_bind(&user.name).push_bind(now);
+        sql.push("INSERT INTO users (id, name, updated_ms) ");
+        sql.push_values(chunk, |mut row, user| {
+            row.push_bind(user.id.clone())
+                .push_bind(user.name.clone())
+                .push_bind(now);
         });
-        insert.push(
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_ms = excluded.updated_ms",
+        sql.push(
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_ms = excluded.updated_ms; ",
         );
-        insert.build().execute(&mut *conn).await?;
     }
-    Ok(())
+}
+
+/// Appends the statements that insert a batch's messages, each with the next seq of
+/// its room: the room's stored last seq (read inside the transaction) plus the
+/// message's place among the batch's messages of that room.
+fn push_messages(sql: &mut QueryBuilder<Sqlite>, messages: &[NewMessage]) {
+    let places = rows::places_in_rooms(messages);
+    for (chunk, places) in messages
+        .chunks(ROWS_PER_INSERT)
+        .zip(places.chunks(ROWS_PER_INSERT))
+    {
+        sql.push("INSERT INTO messages (room, seq, id, user_id, user_name, text, ts) ");
+        sql.push_values(chunk.iter().zip(places), |mut row, (m, place)| {
+            row.push_bind(m.room.clone())
+                .push_unseparated(", COALESCE((SELECT last_seq FROM rooms WHERE name = ")
+                .push_bind_unseparated(m.room.clone())
+                .push_unseparated("), 0) + ")
+                .push_bind_unseparated(*place)
+                .push_bind(m.id.clone())
+                .push_bind(m.from.id.clone())
+                .push_bind(m.from.name.clone())
+                .push_bind(m.text.clone())
+                .push_bind(m.ts);
+        });
+        sql.push("; ");
+    }
+}
+
+/// Appends the statements that move each room's last seq on by what the batch added,
+/// returning the new value (from which the caller learns the seqs it gave).
+fn push_room_counts(sql: &mut QueryBuilder<Sqlite>, rooms: &[(&str, i64)], last_ts: i64) {
+    for chunk in rooms.chunks(MAX_BINDS / 3) {
+        sql.push("INSERT INTO rooms (name, last_seq, last_ts) ");
+        sql.push_values(chunk, |mut row, (room, added)| {
+            row.push_bind(room.to_string())
+                .push_bind(*added)
+                .push_bind(last_ts);
+        });
+        sql.push(
+            " ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq + excluded.last_seq, last_ts = excluded.last_ts RETURNING name, last_seq; ",
+        );
+    }
 }
 
 super::private_sql::impl_private_store!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> SqliteStore {
+        let file = std::env::temp_dir().join(format!(
+            "chat-store-{}-{}.db",
+            std::process::id(),
+            ulid::Ulid::new()
+        ));
+        SqliteStore::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .expect("store")
+    }
+
+    fn message(room: &str, id: &str) -> NewMessage {
+        NewMessage {
+            room: room.to_owned(),
+            id: id.to_owned(),
+            from: User {
+                id: "u_ada".to_owned(),
+                name: "Ada".to_owned(),
+            },
+            text: format!("text of {id}"),
+            ts: 1,
+        }
+    }
+
+    fn seqs(stored: &[Message]) -> Vec<(&str, u64)> {
+        stored.iter().map(|m| (m.room.as_str(), m.seq)).collect()
+    }
+
+    #[tokio::test]
+    async fn each_room_counts_on_from_its_last_seq_across_batches() {
+        let store = store().await;
+        let first = Batch {
+            sessions: vec![NewSession {
+                token: "t".to_owned(),
+                user: message("a", "x").from,
+            }],
+            messages: vec![message("a", "1"), message("b", "2"), message("a", "3")],
+        };
+        let stored = store.append_batch(first).await.expect("stored");
+        assert_eq!(seqs(&stored), [("a", 1), ("b", 1), ("a", 2)]);
+        let second = Batch {
+            sessions: Vec::new(),
+            messages: vec![message("b", "4"), message("c", "5"), message("a", "6")],
+        };
+        let stored = store.append_batch(second).await.expect("stored");
+        assert_eq!(seqs(&stored), [("b", 2), ("c", 1), ("a", 3)]);
+        let page = store.recent("a", 10).await.expect("read");
+        let texts: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [(1, "text of 1"), (2, "text of 3"), (3, "text of 6")]
+        );
+        assert!(store.load_session("t", 0).await.expect("read").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_stores_nothing_and_the_next_one_goes_on_from_before_it() {
+        let store = store().await;
+        store
+            .append_batch(Batch {
+                sessions: Vec::new(),
+                messages: vec![message("a", "1")],
+            })
+            .await
+            .expect("stored");
+        // A repeated message id breaks the batch after its first row went in.
+        let broken = Batch {
+            sessions: vec![NewSession {
+                token: "lost".to_owned(),
+                user: message("a", "x").from,
+            }],
+            messages: vec![message("a", "2"), message("a", "1")],
+        };
+        assert!(store.append_batch(broken).await.is_err());
+        assert!(store.load_session("lost", 0).await.expect("read").is_none());
+        let stored = store
+            .append_batch(Batch {
+                sessions: Vec::new(),
+                messages: vec![message("a", "3")],
+            })
+            .await
+            .expect("the writer is usable again");
+        assert_eq!(seqs(&stored), [("a", 2)]);
+        let page = store.recent("a", 10).await.expect("read");
+        let ids: Vec<_> = page.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"]);
+    }
+}
