@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
 /// Frames handed to the kernel in one vectored write, at most.
 const MAX_SLICES: usize = 64;
@@ -177,12 +176,12 @@ impl WriteState {
 /// State shared by every handle to one connection's outbox.
 pub struct OutboxShared {
     state: Mutex<WriteState>,
-    /// The connection's task, when it waits to take over a blocked socket.
+    /// The connection's task: woken when the socket blocked (for it to take over
+    /// writing) and when the connection starts closing.
     task: AtomicWaker,
     limit_bytes: usize,
     /// 0 while open, else the first [`CloseReason`]: read on every push without the lock.
     reason: AtomicU8,
-    closed: Notify,
 }
 
 impl fmt::Debug for OutboxShared {
@@ -199,17 +198,14 @@ impl OutboxShared {
         self.reason.load(Ordering::Acquire) != 0
     }
 
-    /// Resolves once the connection starts closing, for whatever reason. Create it once
-    /// per task and poll it by reference, rather than once per loop iteration.
-    pub async fn wait_closing(&self) {
-        loop {
-            let notified = self.closed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_closing() {
-                return;
-            }
-            notified.await;
+    /// Ready with the reason once the connection starts closing; until then the
+    /// connection's task is woken when it does. A poll, not a future: an idle
+    /// connection's task then holds no waiting state for it.
+    pub fn poll_closing(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.task.register(cx.waker());
+        match self.reason() {
+            Some(reason) => Poll::Ready(reason),
+            None => Poll::Pending,
         }
     }
 
@@ -224,7 +220,7 @@ impl OutboxShared {
             self.reason
                 .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         if first.is_ok() {
-            self.closed.notify_waiters();
+            self.task.wake();
         }
     }
 
@@ -259,7 +255,6 @@ impl Outbox {
                 task: AtomicWaker::new(),
                 limit_bytes,
                 reason: AtomicU8::new(0),
-                closed: Notify::new(),
             }),
         }
     }
@@ -353,23 +348,20 @@ impl Outbox {
         }
     }
 
-    /// For the connection's task: resolves when the socket blocked and the queue has
+    /// For the connection's task: ready when the socket blocked and the queue has
     /// since been written out (it waits for the socket meanwhile), or with the error
     /// that ended the socket. Pending while writes go straight through.
-    pub async fn drain_when_blocked(&self) -> io::Result<()> {
-        poll_fn(|cx| {
-            let mut state = self.shared.state();
-            if !state.blocked {
-                self.shared.task.register(cx.waker());
-                return Poll::Pending;
-            }
-            let written = state.write_queued(cx);
-            if written.is_ready() {
-                state.blocked = false;
-            }
-            written
-        })
-        .await
+    pub fn poll_drain_when_blocked(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.shared.state();
+        if !state.blocked {
+            self.shared.task.register(cx.waker());
+            return Poll::Pending;
+        }
+        let written = state.write_queued(cx);
+        if written.is_ready() {
+            state.blocked = false;
+        }
+        written
     }
 
     /// For the connection's task, at the end: sends what the close reason allows, then
@@ -449,7 +441,7 @@ mod tests {
         }
         assert_eq!(outbox.queued_bytes(), 6, "the pipe took 4 of 10 bytes");
         let drainer = outbox.clone();
-        let drain = tokio::spawn(async move { drainer.drain_when_blocked().await });
+        let drain = tokio::spawn(poll_fn(move |cx| drainer.poll_drain_when_blocked(cx)));
         let mut got = vec![0; 10];
         peer.read_exact(&mut got).await.expect("read");
         assert_eq!(got, b"abcdefghij");
@@ -516,19 +508,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiters_before_and_after_the_close_both_resolve() {
+    async fn the_task_is_woken_by_the_close_and_sees_its_reason() {
         use std::time::Duration;
         let (outbox, _peer) = outbox(4, 10);
         let shared = outbox.shared().clone();
-        let early = tokio::spawn(async move { shared.wait_closing().await });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let waiting = tokio::spawn(poll_fn(move |cx| shared.poll_closing(cx)));
+        tokio::task::yield_now().await;
         outbox.close(CloseReason::Idle);
-        tokio::time::timeout(Duration::from_secs(1), early)
+        let reason = tokio::time::timeout(Duration::from_secs(1), waiting)
             .await
-            .expect("an early waiter wakes")
+            .expect("woken by the close")
             .expect("task");
-        tokio::time::timeout(Duration::from_secs(1), outbox.shared().wait_closing())
-            .await
-            .expect("a late waiter returns at once");
+        assert_eq!(reason, CloseReason::Idle);
+        let later = poll_fn(|cx| outbox.shared().poll_closing(cx)).await;
+        assert_eq!(later, CloseReason::Idle, "a later poll is ready at once");
     }
 }

@@ -8,10 +8,11 @@
 
 use crate::hub::ConnId;
 use chat_protocol::User;
+use futures_util::task::AtomicWaker;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// Something a connection is asked to do by someone else (perhaps on another node, so
 /// it travels as JSON too).
@@ -38,7 +39,9 @@ pub enum Control {
 #[derive(Debug, Default)]
 pub struct Mailbox {
     queue: Mutex<VecDeque<Control>>,
-    ready: Notify,
+    /// The connection's task, woken by a post: a registration, not a future, so an
+    /// idle connection's task holds no waiting state for its mailbox.
+    ready: AtomicWaker,
     closed: AtomicBool,
 }
 
@@ -55,19 +58,18 @@ impl Mailbox {
             return false;
         }
         self.lock().push_back(control);
-        self.ready.notify_one();
+        self.ready.wake();
         true
     }
 
-    /// The next control, waiting for one. Cancel-safe: a control is taken only by the
-    /// poll that returns it.
-    pub async fn next(&self) -> Control {
-        loop {
-            if let Some(control) = self.lock().pop_front() {
-                return control;
-            }
-            // A post between the check above and this wait leaves a permit: not missed.
-            self.ready.notified().await;
+    /// The next control, if one waits; otherwise the task is woken by the next post.
+    /// A control is taken only by the poll that returns it.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Control> {
+        // Registered before looking: a post in between wakes the task, not missed.
+        self.ready.register(cx.waker());
+        match self.lock().pop_front() {
+            Some(control) => Poll::Ready(control),
+            None => Poll::Pending,
         }
     }
 

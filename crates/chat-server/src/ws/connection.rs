@@ -8,17 +8,19 @@ use super::handler::Handler;
 use crate::identity::Identity;
 use crate::outbox::{CloseReason, Outbox, Sink};
 use crate::outgoing::encode;
-use crate::roster::Mailbox;
+use crate::roster::{Control, Mailbox};
 use crate::state::AppState;
 use chat_protocol::{MAX_FRAME_BYTES, PrivateRoom, ServerFrame};
 use chat_wire::{CloseCode, FrameError, FrameReader, Incoming, frame};
 use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::ReadBuf;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 
 /// Bytes read per read call. The buffer lives on the stack for the call only, so an idle
 /// connection holds none of it.
@@ -166,10 +168,28 @@ pub async fn close_gracefully(
     let _ = tokio::time::timeout(grace, closing).await;
 }
 
+/// What woke a connection's task, most urgent first.
+enum Wake {
+    Closing(CloseReason),
+    Shutdown,
+    Timer,
+    Control(Control),
+    /// The socket had blocked and the queue is now written out, or failed.
+    Drained(io::Result<()>),
+    /// Bytes read into the frame reader (0 at the end of the stream).
+    Read(io::Result<usize>),
+}
+
 /// Reads and handles frames until something ends the connection. Also keeps time for
 /// the connection: pings every `ping_interval`, and gives up on a peer silent for
-/// `idle_timeout`. It wakes for client bytes, those deadlines, and a full socket, never
-/// per delivery.
+/// `idle_timeout`. It wakes for client bytes, those deadlines, a control, a full socket
+/// and the start of closing, never per delivery.
+///
+/// Why one poll function rather than a `select!` over futures: the futures of its
+/// branches and their output are part of every idle connection's task, which was most
+/// of what an idle connection cost (BENCHMARKS.md, "Idle connections"). The outbox and
+/// the mailbox wake the task through registrations instead, so waiting holds only the
+/// timer and the shutdown signal.
 async fn read_until_closed(
     handler: &mut Handler,
     app: &AppState,
@@ -177,21 +197,28 @@ async fn read_until_closed(
     controls: &Mailbox,
 ) -> Ending {
     let (ping_every, idle) = (app.config.ping_interval, app.config.idle_timeout);
-    let closing = outbox.shared().wait_closing();
     let shutdown = app.shutdown.cancelled();
     let mut heard = Instant::now();
     let mut next_ping = heard + ping_every;
     let timer = tokio::time::sleep_until(next_ping.min(heard + idle));
     let mut frames = FrameReader::new(MAX_FRAME_BYTES);
-    tokio::pin!(closing, shutdown, timer);
+    tokio::pin!(shutdown, timer);
     loop {
-        tokio::select! {
-            biased;
-            () = &mut closing => {
-                return outbox.shared().reason().unwrap_or(CloseReason::PeerGone).into();
-            }
-            () = &mut shutdown => return CloseReason::Shutdown.into(),
-            () = &mut timer => {
+        let wake = poll_fn(|cx| {
+            next_wake(
+                cx,
+                outbox,
+                controls,
+                shutdown.as_mut(),
+                timer.as_mut(),
+                &mut frames,
+            )
+        })
+        .await;
+        match wake {
+            Wake::Closing(reason) => return reason.into(),
+            Wake::Shutdown => return CloseReason::Shutdown.into(),
+            Wake::Timer => {
                 let now = Instant::now();
                 if now >= heard + idle {
                     return CloseReason::Idle.into();
@@ -202,19 +229,12 @@ async fn read_until_closed(
                 }
                 timer.as_mut().reset(next_ping.min(heard + idle));
             }
-            control = controls.next() => {
-                Box::pin(handler.on_control(control)).await;
+            Wake::Control(control) => Box::pin(handler.on_control(control)).await,
+            Wake::Drained(Ok(())) => {}
+            Wake::Drained(Err(_)) | Wake::Read(Ok(0) | Err(_)) => {
+                return CloseReason::PeerGone.into();
             }
-            drained = outbox.drain_when_blocked() => {
-                if drained.is_err() {
-                    return CloseReason::PeerGone.into();
-                }
-            }
-            read = read_some(outbox, &mut frames) => {
-                match read {
-                    Ok(0) | Err(_) => return CloseReason::PeerGone.into(),
-                    Ok(_) => {}
-                }
+            Wake::Read(Ok(_)) => {
                 // Any bytes, pongs included, prove the peer alive.
                 heard = Instant::now();
                 timer.as_mut().reset(next_ping.min(heard + idle));
@@ -226,21 +246,50 @@ async fn read_until_closed(
     }
 }
 
+/// Polls what can wake a connection, in order of urgency: closing, shutdown, the timer,
+/// controls, a blocked socket, then the client's bytes (read into `frames`).
+fn next_wake(
+    cx: &mut Context<'_>,
+    outbox: &Outbox,
+    controls: &Mailbox,
+    shutdown: Pin<&mut WaitForCancellationFuture<'_>>,
+    timer: Pin<&mut Sleep>,
+    frames: &mut FrameReader,
+) -> Poll<Wake> {
+    if let Poll::Ready(reason) = outbox.shared().poll_closing(cx) {
+        return Poll::Ready(Wake::Closing(reason));
+    }
+    if shutdown.poll(cx).is_ready() {
+        return Poll::Ready(Wake::Shutdown);
+    }
+    if timer.poll(cx).is_ready() {
+        return Poll::Ready(Wake::Timer);
+    }
+    if let Poll::Ready(control) = controls.poll_next(cx) {
+        return Poll::Ready(Wake::Control(control));
+    }
+    if let Poll::Ready(drained) = outbox.poll_drain_when_blocked(cx) {
+        return Poll::Ready(Wake::Drained(drained));
+    }
+    poll_read_some(cx, outbox, frames).map(Wake::Read)
+}
+
 /// Reads once into a stack buffer and hands the bytes to `frames`.
-async fn read_some(outbox: &Outbox, frames: &mut FrameReader) -> io::Result<usize> {
-    poll_fn(|cx| {
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut buf = ReadBuf::new(&mut chunk);
-        match outbox.poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                frames.extend(buf.filled());
-                Poll::Ready(Ok(buf.filled().len()))
-            }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => Poll::Pending,
+fn poll_read_some(
+    cx: &mut Context<'_>,
+    outbox: &Outbox,
+    frames: &mut FrameReader,
+) -> Poll<io::Result<usize>> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut buf = ReadBuf::new(&mut chunk);
+    match outbox.poll_read(cx, &mut buf) {
+        Poll::Ready(Ok(())) => {
+            frames.extend(buf.filled());
+            Poll::Ready(Ok(buf.filled().len()))
         }
-    })
-    .await
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 /// Handles every complete message read so far; a reason to close ends it.
