@@ -116,6 +116,9 @@ web:
         && [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
         export RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
             CARGO_UNSTABLE_PANIC_IMMEDIATE_ABORT=true CARGO_PROFILE_WASM_RELEASE_PANIC=immediate-abort
+        # The standard library's own dependencies, pinned by its Cargo.lock: the offline
+        # build below resolves them too (on a fresh machine nothing else fetched them).
+        cargo fetch --locked --manifest-path "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
     else
         echo "warning: this toolchain cannot leave panics out of the app: it is about 15 KB larger" >&2
     fi
