@@ -10,21 +10,38 @@
 //! nothing waits longer than the window.
 
 use crate::outbox::{Outbox, flush_all};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// How long a notice may wait for others to share its write. Measured (BENCHMARKS.md,
-/// "Join storms and big rooms"): 100 ms halved a storm's CPU but flushed thousands of
-/// connections in one burst at the end of each window, and the messages that arrived
-/// meanwhile waited for it (the reconnect storm's p99 went from about 90 to 250 ms);
-/// 20 ms keeps those bursts short and still saves a quarter to a half.
-pub const NOTICE_WINDOW: Duration = Duration::from_millis(20);
+/// How long a notice may wait for others to share its write: short for a person (an
+/// arrival shown a tenth of a second late), long next to the gaps between arrivals in a
+/// storm.
+pub const NOTICE_WINDOW: Duration = Duration::from_millis(100);
 
-/// Outboxes waiting for the window's flush, and the window.
+/// Outboxes whose windows end this close together are flushed in one wake-up.
+const SLOT: Duration = Duration::from_millis(5);
+
+/// Outboxes waiting for their window to end, and the window.
+///
+/// Each outbox's window starts with its own first notice, and they are flushed as they
+/// fall due, a few milliseconds' worth at a time. Why not one window for all: its end
+/// flushed every connection a storm had touched in one go, thousands of socket writes
+/// in one poll, and a message that arrived meanwhile waited for all of them (measured:
+/// the reconnect storm's p99 went from about 90 to 250 ms).
 #[derive(Debug)]
 pub struct DeferredFlush {
     window: Duration,
-    waiting: Arc<Mutex<Vec<Outbox>>>,
+    waiting: Arc<Mutex<Waiting>>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    /// In the order their windows end (every window is as long).
+    due: VecDeque<(Instant, Outbox)>,
+    /// A task is flushing them as they fall due.
+    flusher: bool,
 }
 
 impl DeferredFlush {
@@ -35,8 +52,8 @@ impl DeferredFlush {
         }
     }
 
-    /// Flushes `outboxes` at the end of the current window, starting one when none is
-    /// open. Outside a tokio runtime (nothing to wait with) they are flushed now.
+    /// Flushes `outboxes` once their window has passed. Outside a tokio runtime
+    /// (nothing to wait with) they are flushed now.
     pub fn defer(&self, outboxes: Vec<Outbox>) {
         if outboxes.is_empty() {
             return;
@@ -45,27 +62,53 @@ impl DeferredFlush {
             flush_all(outboxes);
             return;
         };
-        let opens_window = {
+        let due = Instant::now() + self.window;
+        let start_flusher = {
             let mut waiting = lock(&self.waiting);
-            let opens = waiting.is_empty();
-            waiting.extend(outboxes);
-            opens
+            waiting.due.extend(outboxes.into_iter().map(|o| (due, o)));
+            !std::mem::replace(&mut waiting.flusher, true)
         };
-        if opens_window {
-            let waiting = self.waiting.clone();
-            let window = self.window;
-            // One short-lived task per window with something in it: no timer runs while
-            // nothing waits.
-            runtime.spawn(async move {
-                tokio::time::sleep(window).await;
-                let due = std::mem::take(&mut *lock(&waiting));
-                flush_all(due);
-            });
+        if start_flusher {
+            // Runs while something waits, and ends when nothing does: an idle server
+            // has no timer for this.
+            runtime.spawn(flush_as_due(self.waiting.clone()));
         }
     }
 }
 
-fn lock(waiting: &Mutex<Vec<Outbox>>) -> std::sync::MutexGuard<'_, Vec<Outbox>> {
+/// Flushes the waiting outboxes as their windows end, until none waits.
+async fn flush_as_due(waiting: Arc<Mutex<Waiting>>) {
+    loop {
+        let next = {
+            let mut waiting = lock(&waiting);
+            match waiting.due.front() {
+                Some((due, _)) => *due,
+                None => {
+                    waiting.flusher = false;
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep_until(next).await;
+        let until = Instant::now() + SLOT;
+        let due: Vec<Outbox> = {
+            let mut waiting = lock(&waiting);
+            let count = waiting
+                .due
+                .iter()
+                .take_while(|(due, _)| *due <= until)
+                .count();
+            waiting
+                .due
+                .drain(..count)
+                .map(|(_, outbox)| outbox)
+                .collect()
+        };
+        flush_all(due);
+    }
+}
+
+fn lock(waiting: &Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
     // Nothing panics while the lock is held; a poisoned list is still a valid list.
     waiting
         .lock()
@@ -115,6 +158,24 @@ mod tests {
         let mut got = [0; 5];
         peer.read_exact(&mut got).await.expect("read");
         assert_eq!(&got, b"three");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_outbox_waits_its_own_window_from_its_first_notice() {
+        let flusher = DeferredFlush::new(Duration::from_millis(100));
+        let (early, mut early_peer) = outbox();
+        let (late, mut late_peer) = outbox();
+        let start = tokio::time::Instant::now();
+        defer_frame(&flusher, &early, b"early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        defer_frame(&flusher, &late, b"late!");
+        let mut got = [0; 5];
+        early_peer.read_exact(&mut got).await.expect("read");
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        assert_eq!(late.queued_bytes(), 5, "the later one is not due yet");
+        late_peer.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"late!");
+        assert_eq!(start.elapsed(), Duration::from_millis(150));
     }
 
     #[tokio::test(start_paused = true)]
