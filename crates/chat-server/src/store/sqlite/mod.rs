@@ -64,9 +64,11 @@ impl Store for SqliteStore {
         push_messages(&mut sql, &messages);
         push_room_counts(&mut sql, &rooms, messages.last().map_or(0, |m| m.ts));
         sql.push("COMMIT");
-        // The whole batch is one call on SQLite's thread: a commit that took a round
-        // trip per statement waited for the processor at each of them behind a storm
-        // of connecting clients (see BENCHMARKS.md, "Reconnect storm").
+        // The whole batch is one call on SQLite's thread instead of a round trip per
+        // statement, each of which could wait its turn for the runtime's thread. In a
+        // reconnect storm this did not measurably shorten the slow commits (their wait
+        // is for the processor; BENCHMARKS.md, "Storm writes, one-call commits"), but
+        // it leaves fewer steps that can wait.
         let mut conn = self.writer.acquire().await?;
         let found = sql.build().persistent(false).fetch_all(&mut *conn).await;
         let found: Vec<(String, i64)> = match found {
